@@ -86,6 +86,7 @@ def save_generator(model, path, half=True, **meta):
     try:
         save_file(sd, tmp, metadata=md)
         with open(tmp, 'rb') as f: os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; weights are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)
