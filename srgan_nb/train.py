@@ -303,14 +303,18 @@ def fit_steps(learn, steps, ckpt, every=None, ckpt_every=None, phase='pretrain',
 def pretrain(data, out, steps=1000, lr=1e-4, bs=16, patch_size=96, scale=4, n_blocks=16, n_feats=64, bn=True,
              global_skip=False, loss='mse', schedule='constant', warmup=0., valid=None, valid_pct=0.1,
              valid_every=500, ckpt_every=500, seed=42, resume=False, device=None, precision='auto',
-             channels_last=None, num_workers=0, model=None, cbs=None, verbose=False):
-    "Stage 1: train SRResNet (or `model`) on a pixel `loss` for `steps` steps (resumable); writes OUT/srresnet.safetensors and returns the learner."
+             channels_last=None, num_workers=0, model=None, cbs=None, verbose=False, arch='srresnet', upsample=None,
+             kernel_sizes=None, up_ks=3):
+    "Stage 1: train SRResNet (or notebook 10's `arch`/`upsample`, or `model`) on a pixel `loss` for `steps` steps (resumable); writes OUT/srresnet.safetensors and returns the learner."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     every = max(1, min(valid_every or steps, steps))
     dls = sr_dls(data, patch_size=patch_size, scale=scale, bs=bs, valid_pct=valid_pct, valid_path=valid,
                  epoch_len=every * bs, seed=seed, num_workers=num_workers, device=device)
     set_seed(seed)
-    if model is None: model = SRResNet(n_blocks=n_blocks, n_feats=n_feats, scale=scale, bn=bn, global_skip=global_skip)
+    if model is None:
+        from srgan_nb.variant import make_generator  # notebook 10's switches; imported here because it imports notebook 07, which imports this module
+        model = make_generator(arch, upsample, n_blocks=n_blocks, n_feats=n_feats, scale=scale, bn=bn, global_skip=global_skip,
+                               kernel_sizes=kernel_sizes, up_ks=up_ks)
     learn = sr_learner(dls, model, loss=loss, lr=lr, precision=precision, channels_last=channels_last, path=out)
     meta = dict(model=model.config, loss=loss, lr=lr, schedule=schedule, warmup=warmup, bs=bs, patch_size=patch_size)
     fit_steps(learn, steps, out/'pretrain.ckpt', every, ckpt_every, 'pretrain', lr_schedule(lr, schedule, warmup), seed,
@@ -368,14 +372,18 @@ def show_sr(model, lr, hr, n=3, figsize=None):
 # %% ../nbs/06_pretrain.ipynb #3aad0eae
 def train(data, out, pregen_steps=1000, steps=1000, content_loss='mse', lr_pre_gen=1e-4, lr_gen=1e-4, adv_weight=1e-3,
           init=None, vgg_weights='imagenet', resume=False, pixel_loss='mse', schedule='constant', warmup=0.,
-          bn=True, global_skip=False, n_blocks=16, n_feats=64, critic_feats=64, critic_dense=1024, **kw):
-    "SRResNet pretraining for `pregen_steps`, then SRGAN for `steps` (0: pretrain only); returns the paths written."
+          bn=True, global_skip=False, n_blocks=16, n_feats=64, critic_feats=64, critic_dense=1024, arch='srresnet',
+          upsample=None, kernel_sizes=None, up_ks=3, gan='vanilla', n_crit=None, gp_weight=10., **kw):
+    "SRResNet (or `arch`) pretraining for `pregen_steps`, then SRGAN (`gan` 'vanilla' or 'wgan-gp') for `steps` (0: pretrain only); returns the paths written."
+    from srgan_nb.variant import content_loss as make_content_loss, gan_stage_kwargs, GAN_KINDS  # notebook 10's switches
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    content = ContentLoss(content_loss, vgg_weights) if steps > 0 else None  # without VGG19 weights: fail now, not after stage 1
+    if gan not in GAN_KINDS: raise ValueError(f"unknown gan {gan!r}; choose from {GAN_KINDS}")
+    content = make_content_loss(content_loss, vgg_weights) if steps > 0 else None  # without VGG19 weights: fail now, not after stage 1
     res = {}
     if pregen_steps > 0 and not (resume and (out/'gan.ckpt').exists()):
         pretrain(data, out, pregen_steps, lr=lr_pre_gen, loss=pixel_loss, schedule=schedule, warmup=warmup, bn=bn,
-                 global_skip=global_skip, n_blocks=n_blocks, n_feats=n_feats, resume=resume, **kw)
+                 global_skip=global_skip, n_blocks=n_blocks, n_feats=n_feats, resume=resume, arch=arch, upsample=upsample,
+                 kernel_sizes=kernel_sizes, up_ks=up_ks, **kw)
     if (out/'srresnet.safetensors').exists(): res['srresnet'] = out/'srresnet.safetensors'
     if steps > 0:
         from srgan_nb.gan import train_srgan
@@ -383,6 +391,7 @@ def train(data, out, pregen_steps=1000, steps=1000, content_loss='mse', lr_pre_g
         if src is None: raise ValueError("SRGAN training needs a pretrained generator: use --pregen-steps > 0 or --init FILE")
         train_srgan(data, out, steps, generator=load_generator(src), content=content, lr=lr_gen, adv_weight=adv_weight,
                     critic_feats=critic_feats, critic_dense=critic_dense, resume=resume,
+                    **gan_stage_kwargs(gan, n_crit, gp_weight, critic_feats, vgg_weights, seed=kw.get('seed', 42)),
                     **{k: v for k, v in kw.items() if k != 'scale'})
         res['srgan'] = out/'srgan.safetensors'
     if (out/'log.csv').exists(): res['log'] = out/'log.csv'
@@ -402,6 +411,8 @@ def _train_main(args):
               ckpt_every=args.ckpt_every, seed=args.seed, device=None if args.device == 'auto' else args.device,
               precision=args.precision, channels_last={'auto': None, 'on': True, 'off': False}[args.channels_last],
               num_workers=args.num_workers, verbose=True)
+    from srgan_nb.variant import variant_kwargs
+    kw.update(variant_kwargs(args))                      # --arch, --upsample, --kernel-sizes, --up-ks, --gan, --n-crit, --gp-weight
     data = args.data if len(args.data) > 1 else args.data[0]
     try:
         t0 = time.time()
@@ -422,6 +433,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
 
 def add_train_command(subparsers):
     "Add the `train` sub-command (SRResNet pretraining then SRGAN) to an argparse `subparsers`."
+    from srgan_nb.variant import add_variant_args, CONTENT_CHOICES  # notebook 10's switches
     p = subparsers.add_parser('train', help='train SRResNet (MSE) then SRGAN on a folder of HR images',
         description='Stage 1 trains SRResNet on a pixel loss for --pregen-steps steps; stage 2 trains SRGAN from it for '
                     '--steps steps. Writes OUT/srresnet.safetensors, OUT/srgan.safetensors, resumable checkpoints '
@@ -440,8 +452,9 @@ def add_train_command(subparsers):
     a('--n-feats', type=int, default=64, metavar='N', help='feature channels in SRResNet')
     a('--lr-pre-gen', type=float, default=1e-4, metavar='F', help='pretraining learning rate (peak, with --schedule cosine)')
     a('--lr-gen', type=float, default=1e-4, metavar='F', help='SRGAN learning rate for the first half; the second half uses a tenth')
-    a('--content-loss', default='mse', choices=['mse', 'vgg22', 'vgg54'], help="SRGAN content loss (paper's Table 1); vgg* need VGG19 weights")
-    a('--vgg-weights', metavar='FILE', help='local vgg19-dcbb9e9d.pth for vgg22/vgg54 when it cannot be downloaded (or env SRGAN_NB_VGG19)')
+    a('--content-loss', default='mse', choices=CONTENT_CHOICES,
+      help="SRGAN content loss: mse, vgg22, vgg54 (paper's Table 1) or ssim, vgg11, ssim+vgg11 (modified SRGAN); vgg* need VGG19 weights")
+    a('--vgg-weights', metavar='FILE', help='local vgg19-dcbb9e9d.pth for vgg11/vgg22/vgg54 when it cannot be downloaded (or env SRGAN_NB_VGG19)')
     a('--adv-weight', type=float, default=1e-3, metavar='F', help='weight of the adversarial loss in the generator loss')
     a('--critic-feats', type=int, default=64, metavar='N', help='channels of the first discriminator conv (doubling to 8x)')
     a('--critic-dense', type=int, default=1024, metavar='N', help='units of the discriminator\'s hidden dense layer')
@@ -462,6 +475,7 @@ def add_train_command(subparsers):
     a('--precision', default='auto', choices=['auto', 'fp32', 'fp16', 'bf16'], help='mixed precision (auto: bf16/fp16 on CUDA, fp32 on CPU)')
     a('--channels-last', default='auto', choices=['auto', 'on', 'off'], help='channels_last memory format (auto: on for CUDA)')
     a('--num-workers', type=int, default=0, metavar='N', help='data loader worker processes')
+    add_variant_args(p)
     p.set_defaults(func=_train_main)
     return p
 
