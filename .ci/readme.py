@@ -29,7 +29,7 @@ def _outputs(cell):
     "Plain-text output of a code cell (streams and text/plain results)."
     texts = []
     for o in cell.get('outputs', []):
-        if o.get('output_type') == 'stream': texts.append(''.join(o['text']))
+        if o.get('output_type') == 'stream' and o.get('name') == 'stdout': texts.append(''.join(o['text']))
         elif 'text/plain' in o.get('data', {}): texts.append(''.join(o['data']['text/plain']))
     return ''.join(texts).rstrip()
 
