@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['COMMANDS', 'build_parser', 'main']
 
-# %% ../nbs/11_cli.ipynb #fe32c53f
+# %% ../nbs/11_cli.ipynb #a616c993
 import argparse, importlib, sys
 from . import __version__
 
-# %% ../nbs/11_cli.ipynb #0dcef412
+# %% ../nbs/11_cli.ipynb #92c7d429
 COMMANDS = [  # (module, function adding its sub-commands), in the order `--help` lists them
     ('srgan_nb.upscale', 'add_upscale_command'),
     ('srgan_nb.benchmark', 'add_evaluate_command'),
@@ -18,7 +18,7 @@ COMMANDS = [  # (module, function adding its sub-commands), in the order `--help
     ('srgan_nb.upscale', 'add_bench_upscale_command'),
 ]
 
-# %% ../nbs/11_cli.ipynb #80b1dad3
+# %% ../nbs/11_cli.ipynb #d33b0796
 def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
     "The `srgan_nb` argument parser with every sub-command of `commands` registered."
     p = argparse.ArgumentParser(prog='srgan_nb',
@@ -34,7 +34,7 @@ def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
         if add is not None: add(sub)
     return p
 
-# %% ../nbs/11_cli.ipynb #67c478fd
+# %% ../nbs/11_cli.ipynb #76a1f3ee
 def main(argv=None) -> int:
     "Entry point of the `srgan_nb` console script; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)
