@@ -8,8 +8,8 @@ __all__ = ['SHIPPED', 'CPU_TILE_BYTES', 'MAX_OUTPUT_PIXELS', 'pick_device', 'Wei
            'tile_boxes', 'auto_tile', 'upscale', 'save_image', 'upscale_command', 'add_upscale_command',
            'bench_upscale', 'peak_rss', 'bench_command', 'add_bench_upscale_command']
 
-# %% ../nbs/08_upscale.ipynb #1c1bee9f
-import contextlib, copy, importlib, json, math, os, re, subprocess, sys, tempfile, time, warnings, weakref
+# %% ../nbs/08_upscale.ipynb #379ea8bd
+import contextlib, copy, json, math, os, re, subprocess, sys, tempfile, time, warnings, weakref
 from collections import OrderedDict
 from numbers import Real
 from pathlib import Path
@@ -22,7 +22,7 @@ import srgan_nb
 from .models import SRResNet, load_generator
 from .data import ImageReadError, image_files, img2tensor
 
-# %% ../nbs/08_upscale.ipynb #e28ff172
+# %% ../nbs/08_upscale.ipynb #95bd6276
 def _mps_ok():
     "Whether Apple's MPS backend can be used."
     mps = getattr(torch.backends, 'mps', None)
@@ -39,7 +39,7 @@ def pick_device(device=None):
     if d.type == 'mps' and not _mps_ok(): raise ValueError(f"device {device!r}: MPS is not available here (use 'auto' or 'cpu')")
     return d
 
-# %% ../nbs/08_upscale.ipynb #497ca65b
+# %% ../nbs/08_upscale.ipynb #39425998
 SHIPPED = ('srresnet', 'srgan')  # model names that refer to the weights shipped inside the package
 
 class WeightsNotFoundError(FileNotFoundError):
@@ -61,7 +61,7 @@ def shipped_weights(name):
         raise e
     return p
 
-# %% ../nbs/08_upscale.ipynb #db9a13fd
+# %% ../nbs/08_upscale.ipynb #f0882c26
 class Bicubic(nn.Module):
     "Bicubic x`scale` upsampling as a model: the baseline, and the command line's fallback when no weights are shipped."
     def __init__(self, scale=4):
@@ -69,7 +69,7 @@ class Bicubic(nn.Module):
         self.scale, self.config = scale, dict(scale=scale)
     def forward(self, x): return F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False)
 
-# %% ../nbs/08_upscale.ipynb #c181874e
+# %% ../nbs/08_upscale.ipynb #99e18d3e
 def _check_alpha(alpha):
     "`alpha` as a float in [0, 1], or a clear ValueError."
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 <= float(alpha) <= 1:
@@ -89,7 +89,7 @@ def interpolate_generators(g0, g1, alpha):
     g.load_state_dict({k: torch.lerp(v, s1[k].to(v), alpha) if v.is_floating_point() else v for k, v in s0.items()})
     return g.eval()
 
-# %% ../nbs/08_upscale.ipynb #fc920339
+# %% ../nbs/08_upscale.ipynb #1b6d6782
 _CACHE, _CACHE_SIZE = OrderedDict(), 8
 
 def clear_cache():
@@ -107,18 +107,6 @@ def _module_device(m):
     if t is None: t = next(m.buffers(), None)
     return t.device if t is not None else torch.device('cpu')
 
-_ARCH_MODULES = ('srgan_nb.variant',)  # modules that register more generator archs in `models.ARCHS` when imported
-
-def _load(p):
-    "`load_generator(p)`; if the file's arch is unknown, import the modules that register more archs and retry."
-    try: return load_generator(p)
-    except ValueError as e:
-        if 'unknown arch' not in str(e): raise
-        for m in _ARCH_MODULES:
-            try: importlib.import_module(m)
-            except ImportError: pass
-        return load_generator(p)
-
 def _resolve(model):
     "(cache key, loader) for a model name or generator file."
     if isinstance(model, str) and model == 'bicubic': return ('bicubic',), lambda: Bicubic(4)
@@ -128,7 +116,7 @@ def _resolve(model):
         if not p.is_file(): raise FileNotFoundError(f"model {str(model)!r} is neither a model name ({', '.join(SHIPPED)}, bicubic) nor an existing generator file")
     else: raise TypeError(f"model must be a name ({', '.join(SHIPPED)}, bicubic), a generator file or an nn.Module, got {type(model).__name__}")
     p = p.resolve(); st = p.stat()
-    return (str(p), st.st_mtime_ns, st.st_size), lambda: _load(p)
+    return (str(p), st.st_mtime_ns, st.st_size), lambda: load_generator(p)
 
 def _cached(key, make, device):
     "The model for `key` on `device`, made by `make()` on first use (LRU cache)."
@@ -162,7 +150,7 @@ def get_model(model='srgan', device=None, alpha=None):
     key, make = _resolve(model)
     return _cached(key, make, pick_device(device))
 
-# %% ../nbs/08_upscale.ipynb #ff99c53b
+# %% ../nbs/08_upscale.ipynb #000792ad
 _PROBES, _PROBE_N = weakref.WeakKeyDictionary(), 16
 
 @contextlib.contextmanager
@@ -206,7 +194,7 @@ def receptive_radius(model):
     "Input pixels an output pixel can see on each side (exact for chains such as SRResNet, an upper bound otherwise)."
     return _probe(get_model(model))[1]
 
-# %% ../nbs/08_upscale.ipynb #c0ee5ad3
+# %% ../nbs/08_upscale.ipynb #460da492
 def tile_boxes(h, w, tile, pad=0):
     "Tiles covering an `h`x`w` image as (inner, outer) boxes (y0, y1, x0, x1); outer = inner grown by `pad`, clipped."
     ny, nx = math.ceil(h / tile), math.ceil(w / tile)
@@ -215,7 +203,7 @@ def tile_boxes(h, w, tile, pad=0):
              (max(y0 - pad, 0), min(y0 + th + pad, h), max(x0 - pad, 0), min(x0 + tw + pad, w)))
             for y0 in range(0, h, th) for x0 in range(0, w, tw)]
 
-# %% ../nbs/08_upscale.ipynb #abc94484
+# %% ../nbs/08_upscale.ipynb #e593896d
 CPU_TILE_BYTES = 768 << 20  # activation budget of one tile on CPU and MPS (bytes)
 
 def auto_tile(model, device=None, tile_pad=None, size=None):
@@ -234,24 +222,24 @@ def auto_tile(model, device=None, tile_pad=None, size=None):
     cands = sorted({math.ceil(n / k) for n in (h, w) for k in (1, 2, 3)}, reverse=True)
     return next((c for c in cands if t < c <= cap and fits(c)), t)
 
-# %% ../nbs/08_upscale.ipynb #233b3257
+# %% ../nbs/08_upscale.ipynb #cf375980
 MAX_OUTPUT_PIXELS = 1 << 28  # refuse to produce more output pixels than this (16384x16384)
 _MIN_SIDE = 16               # smaller images are edge-padded to this size, upscaled and cropped back
 
-def _check_size(w, h, scale, name):
-    "Raise a clear ValueError if a `w`x`h` input is empty or its output would be too large."
+def _check_size(w, h, scale, name, limit):
+    "Raise a clear ValueError if a `w`x`h` input is empty or its output would have more than `limit` pixels."
     if w < 1 or h < 1: raise ValueError(f"{name}: empty image ({w}x{h} pixels)")
     n = w * h * scale * scale
-    if n > MAX_OUTPUT_PIXELS:
+    if n > limit:
         raise ValueError(f"{name}: {w}x{h} = {w * h:,} pixels would upscale to {w * scale}x{h * scale} = {n:,} pixels, over the "
-                         f"limit of {MAX_OUTPUT_PIXELS:,} (srgan_nb.upscale.MAX_OUTPUT_PIXELS); crop or shrink it first")
+                         f"limit of {limit:,} output pixels; crop or shrink it first (or pass max_pixels= to upscale)")
 
 def _exif(im):
     "`im` turned upright by its EXIF orientation (a copy)."
     try: return ImageOps.exif_transpose(im)
     except Exception: return im.copy()
 
-def _open(p, scale):
+def _open(p, scale, limit):
     "Open and decode the image file `p` for upscaling: size checked before decoding, mode kept, EXIF applied."
     if not p.exists(): raise ImageReadError(f"{p}: no such file")
     if p.is_dir(): raise ImageReadError(f"{p}: is a folder, not an image file")
@@ -268,26 +256,26 @@ def _open(p, scale):
     except UnidentifiedImageError: raise ImageReadError(f"{p}: not an image file PIL can read") from None
     except OSError as e: raise ImageReadError(f"{p}: cannot open ({e})") from None
     with im:
-        _check_size(*im.size, scale, str(p))
+        _check_size(*im.size, scale, str(p), limit)
         try: im.load()
         except (OSError, SyntaxError, ValueError, EOFError) as e:
             raise ImageReadError(f"{p}: truncated or corrupt image data ({e})") from None
         return _exif(im)
 
-def _from_array(a, scale):
+def _from_array(a, scale, limit):
     "PIL image from an HxW[xC] uint8 (or HxW uint16) array, size checked first."
     ok = (a.dtype == np.uint8 and (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 2, 3, 4)))) or (a.dtype == np.uint16 and a.ndim == 2)
     if not ok: raise TypeError(f"numpy images must be uint8 HxW or HxWxC (C = 1, 2, 3, 4), or uint16 HxW; got {a.dtype} {a.shape}")
-    _check_size(a.shape[1], a.shape[0], scale, f'numpy image {a.shape}')
+    _check_size(a.shape[1], a.shape[0], scale, f'numpy image {a.shape}', limit)
     return Image.fromarray(np.ascontiguousarray(a[..., 0] if a.ndim == 3 and a.shape[2] == 1 else a))
 
-def _as_image(image, scale):
+def _as_image(image, scale, limit):
     "An upright PIL image from a PIL image, file path or array (size checked before decoding)."
-    if isinstance(image, (str, os.PathLike)): return _open(Path(image), scale)
-    if isinstance(image, np.ndarray): return _from_array(image, scale)
+    if isinstance(image, (str, os.PathLike)): return _open(Path(image), scale, limit)
+    if isinstance(image, np.ndarray): return _from_array(image, scale, limit)
     if not isinstance(image, Image.Image):
         raise TypeError(f"image must be a PIL image, a file path or a uint8 numpy array, got {type(image).__name__}")
-    _check_size(*image.size, scale, f'{image.mode} image')
+    _check_size(*image.size, scale, f'{image.mode} image', limit)
     return _exif(image)
 
 _TO_RGB = {'P': None, 'PA': 'RGBA', 'RGBa': 'RGBA', 'La': 'LA', '1': 'L', 'CMYK': 'RGB', 'YCbCr': 'RGB', 'LAB': 'RGB', 'HSV': 'RGB'}
@@ -324,13 +312,13 @@ def _tile_out(y, mode):
     if mode == 'I': return Image.fromarray(v.mul_(65535).round_().cpu().numpy().astype(np.int32))
     return Image.fromarray(v.cpu().numpy().astype(np.float32))
 
-# %% ../nbs/08_upscale.ipynb #ab635767
+# %% ../nbs/08_upscale.ipynb #3cfa0e4a
 def _check_int(v, name):
     "`v` as a non-negative int, or a clear ValueError."
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0: raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
     return int(v)
 
-def upscale(image, model="srgan", alpha=None, tile=None, tile_pad=None, device=None, progress=False, half=None):
+def upscale(image, model="srgan", alpha=None, tile=None, tile_pad=None, device=None, progress=False, half=None, max_pixels=None):
     "Upscale `image` (PIL image, path or uint8 array) with `model` ('srgan', 'srresnet', 'bicubic', a file or module)."
     dev = _module_device(model) if device is None and isinstance(model, nn.Module) else pick_device(device)
     net = get_model(model, dev, alpha)
@@ -339,7 +327,7 @@ def upscale(image, model="srgan", alpha=None, tile=None, tile_pad=None, device=N
     with _eval_mode(net):
         s, r, _ = _probe(net)
         pad = r if tile_pad is None else _check_int(tile_pad, 'tile_pad')
-        im = _as_image(image, s)
+        im = _as_image(image, s, MAX_OUTPUT_PIXELS if max_pixels is None else max_pixels)
         arr, div, a, mode = _split(im)
         del im
         h, w = arr.shape[:2]
@@ -364,7 +352,7 @@ def upscale(image, model="srgan", alpha=None, tile=None, tile_pad=None, device=N
     if a is not None: out = Image.merge(mode, (*out.split(), a.resize(out.size, Image.BICUBIC)))
     return out
 
-# %% ../nbs/08_upscale.ipynb #9629f4ec
+# %% ../nbs/08_upscale.ipynb #276a303c
 _FORMATS = {'png': 'PNG', 'jpg': 'JPEG', 'webp': 'WEBP'}
 _SUFFIXES = {'.png': 'png', '.jpg': 'jpg', '.jpeg': 'jpg', '.webp': 'webp'}
 
@@ -402,7 +390,7 @@ def save_image(im, path, format=None, quality=95):
         raise
     return path
 
-# %% ../nbs/08_upscale.ipynb #2cf955ed
+# %% ../nbs/08_upscale.ipynb #74b75104
 def _plan(inputs, output, fmt=None, recursive=False):
     "Jobs [(source, destination or None, error or None)] and the output format, for the upscale command."
     out, srcs = Path(output), [Path(i) for i in inputs]
@@ -489,7 +477,7 @@ def add_upscale_command(subparsers):
     p.set_defaults(func=upscale_command)
     return p
 
-# %% ../nbs/08_upscale.ipynb #a2d5db76
+# %% ../nbs/08_upscale.ipynb #52e8c7bd
 def _bench_model(model=None, device='cpu'):
     "The model to benchmark: `model`, or the shipped srgan, or a random-weight B=16 SRResNet of the same cost."
     if model is not None: return get_model(model, device)
@@ -550,7 +538,7 @@ def peak_rss(size=2048, tile=None, model=None, device='cpu', timeout=3600):
     if r.returncode != 0: raise RuntimeError(f"peak_rss child failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
-# %% ../nbs/08_upscale.ipynb #2470ee6e
+# %% ../nbs/08_upscale.ipynb #1a9980e6
 def bench_command(args):
     "Run `srgan_nb bench-upscale` for parsed `args`: print the throughput ratio and the peak-memory figures; returns 0."
     b = bench_upscale(args.size, args.model, args.device, args.n)
