@@ -23,7 +23,7 @@ from fastai.data.load import DataLoader
 from fastai.torch_core import set_seed, default_device
 from fastcore.foundation import L
 from .data import sr_dls
-from .models import SRResNet, save_generator, load_generator
+from .models import SRResNet, save_generator, load_generator, atomic_write
 from .losses import ContentLoss
 from .metrics import PSNRMetric
 
@@ -123,20 +123,10 @@ class NaNGuard(Callback):
 # %% ../nbs/06_pretrain.ipynb #67259e93
 def atomic_save(obj, path):
     "Write `obj` to `path` atomically (temporary file + fsync + `os.replace`): `torch.save` for objects, text for `str`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            if isinstance(obj, str): f.write(obj.encode())
-            else: torch.save(obj, f)
-            f.flush(); os.fsync(f.fileno())
-        umask = os.umask(0); os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-    return path
+    def write(tmp):
+        if isinstance(obj, str): Path(tmp).write_text(obj, encoding='utf-8')
+        else: torch.save(obj, tmp)
+    return atomic_write(path, write)
 
 def load_checkpoint(path, map_location='cpu'):
     "Load a training checkpoint written by `Checkpointer` without executing pickled code (`weights_only=True`)."
