@@ -15,6 +15,7 @@ from fastai.torch_core import set_seed
 from PIL import Image
 from .data import image_files, load_image, modcrop, bicubic_down, bicubic_up, img2tensor
 from .metrics import psnr, ssim, PSNRMetric
+from .train import paper_adam
 from .models import count_params
 from .benchmark import get_upscaler
 from .variant import make_generator, make_critic, content_loss, gan_learner, checkerboard, VGG_CONTENT_LAYERS
@@ -40,7 +41,7 @@ def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=
     gen = make_generator(arch, upsample, n_blocks=n_blocks, n_feats=n_feats, scale=dls.scale, bn=bn, global_skip=global_skip)
     if gan is None:
         learn = Learner(dls, gen, loss_func=content_loss(content, vgg_weights), lr=lr, metrics=[PSNRMetric()],
-                        opt_func=partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-8, wd=0.))
+                        opt_func=paper_adam)
         bps = 1
     else:
         learn = gan_learner(dls, gen, gan, critic=make_critic(gan, n_feats=critic_feats), content=content,

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
 from .data import load_image, modcrop, bicubic_down, bicubic_up, image_files, img2tensor, tensor2img
-from .metrics import psnr, ssim
+from .metrics import psnr, ssim, detail_ratio
+from .models import atomic_write
 
 # %% ../nbs/05a_benchmark.ipynb #46bc2cf0
 def bicubic_upscaler(img, scale=4):
@@ -50,11 +51,10 @@ def get_upscaler(upscaler, scale=4, device=None):
     if s == 'bicubic': return s, partial(bicubic_upscaler, scale=scale)
     if s == 'nearest': return s, partial(nearest_upscaler, scale=scale)
     if s in ('srresnet', 'srgan'):
-        try: from srgan_nb.upscale import upscale, get_model
-        except ImportError as e: raise ImportError(f"model {s!r} needs srgan_nb.upscale, which cannot be imported ({e})") from e
+        try: from srgan_nb.inference import upscale, get_model
+        except ImportError as e: raise ImportError(f"model {s!r} needs srgan_nb.inference, which cannot be imported ({e})") from e
         net = get_model(s, device)  # loads the shipped weights now: a missing file fails here, not image by image
-        kw = {'half': False} if 'half' in inspect.signature(upscale).parameters else {}  # measure in float32
-        return s, partial(upscale, model=net, **kw)
+        return s, partial(upscale, model=net, precision='fp32')  # measured in float32, the reference arithmetic
     p = Path(s)
     if p.suffix == '.safetensors' or p.exists():
         from srgan_nb.models import load_generator
@@ -68,7 +68,7 @@ def _is_gray(path):
     with Image.open(path) as im: return im.mode in ('L', 'LA', '1', 'I', 'I;16', 'I;16B', 'I;16L', 'F')
 
 def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None):
-    "PSNR/SSIM (Y, border = `scale`) and seconds of `upscaler` per image of each folder, with a mean row per set."
+    "PSNR/SSIM (Y, border = `scale`), detail ratio (notebook 05) and seconds of `upscaler` per image of each folder, with a mean row per set."
     name, up = get_upscaler(upscaler, scale, device)
     folders = [folder_or_folders] if isinstance(folder_or_folders, (str, Path)) else list(folder_or_folders)
     if not folders: raise ValueError("evaluate: no folder given")
@@ -92,12 +92,12 @@ def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None
                 raise ValueError(f"{where}: SR is {sr.width}x{sr.height} but HR is {hr.width}x{hr.height} "
                                  f"(LR {lr.width}x{lr.height}, scale {scale})")
             sr, hr = (sr.convert('L'), hr.convert('L')) if _is_gray(f) else (sr.convert('RGB'), hr)
-            try: p, s = psnr(sr, hr, crop), ssim(sr, hr, crop)
+            try: p, s, d = psnr(sr, hr, crop), ssim(sr, hr, crop), detail_ratio(sr, hr, crop)
             except ValueError as e: raise ValueError(f"{where}: {e}") from e
-            set_rows.append(dict(set=folder.name, image=str(f.relative_to(folder)), model=name, psnr=p, ssim=s, seconds=dt))
-        m = pd.DataFrame(set_rows)[['psnr', 'ssim', 'seconds']].mean()
+            set_rows.append(dict(set=folder.name, image=str(f.relative_to(folder)), model=name, psnr=p, ssim=s, detail=d, seconds=dt))
+        m = pd.DataFrame(set_rows)[['psnr', 'ssim', 'detail', 'seconds']].mean()
         rows += set_rows + [dict(set=folder.name, image='mean', model=name, **m.to_dict())]
-    return pd.DataFrame(rows, columns=['set', 'image', 'model', 'psnr', 'ssim', 'seconds'])
+    return pd.DataFrame(rows, columns=['set', 'image', 'model', 'psnr', 'ssim', 'detail', 'seconds'])
 
 # %% ../nbs/05a_benchmark.ipynb #203309a6
 PAPER_TABLE2 = {  # PSNR (dB) on Y, x4, Ledig et al. 2017, Table 2
@@ -157,21 +157,14 @@ def compare_figure(img, upscalers, box=None, scale=4, size=3.):
 
 # %% ../nbs/05a_benchmark.ipynb #e592877f
 def write_csv(df, path):
-    "Write `df` to CSV at `path` atomically (temporary file in the same folder, then os.replace)."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w', newline='') as fh: df.to_csv(fh, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.remove(tmp)
-        raise
-    return path
+    "Write `df` to CSV at `path` atomically (`atomic_write` of notebook 02: a temporary file, then os.replace)."
+    def write(tmp):
+        with open(tmp, 'w', newline='') as fh: df.to_csv(fh, index=False)
+    return atomic_write(path, write)
 
 def format_results(df):
-    "The `evaluate` table as text: PSNR with 2 decimals, SSIM with 4, seconds with 3."
-    fmt = {'psnr': '{:.2f}'.format, 'ssim': '{:.4f}'.format, 'seconds': '{:.3f}'.format}
+    "The `evaluate` table as text: PSNR with 2 decimals, SSIM with 4, detail ratio with 3, seconds with 3."
+    fmt = {'psnr': '{:.2f}'.format, 'ssim': '{:.4f}'.format, 'detail': '{:.3f}'.format, 'seconds': '{:.3f}'.format}
     return df.to_string(index=False, formatters=fmt)
 
 def evaluate_command(args):

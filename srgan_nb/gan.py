@@ -14,7 +14,7 @@ from fastai.callback.core import Callback
 from fastai.vision.gan import GANLearner, FixedGANSwitcher, AdaptiveLoss
 from fastai.torch_core import set_seed, default_device
 from fastcore.foundation import L
-from .data import sr_dls
+from .batches import sr_dls
 from .models import SRResNet, Discriminator, save_generator, load_generator
 from .losses import ContentLoss
 from .metrics import PSNRMetric, DetailMetric
@@ -86,9 +86,9 @@ def plot_gan_losses(learn, ax=None):
     return ax
 
 # %% ../nbs/07_gan.ipynb #7c7f8121
-def start_metrics(dls, generator):
-    "Validation PSNR and detail ratio of `generator` on `dls.valid` before any GAN step."
-    l = Learner(dls, generator, loss_func=nn.MSELoss(), metrics=[PSNRMetric(), DetailMetric()])
+def start_metrics(dls, generator, precision='auto'):
+    "Validation PSNR and detail ratio of `generator` on `dls.valid` before any GAN step, in the training `precision`."
+    l = accelerate(Learner(dls, generator, loss_func=nn.MSELoss(), metrics=[PSNRMetric(), DetailMetric()]), precision)
     with l.no_bar(), l.no_logging(): _, p, d = l.validate()
     return dict(psnr=float(p), detail=float(d))
 
@@ -125,7 +125,7 @@ def train_srgan(data, out, steps=1000, generator=None, content='mse', lr=1e-4, a
     snaps = None
     if psnr_drop is not None:
         snaps = out/'snapshots'
-        start = start_metrics(dls, generator)
+        start = start_metrics(dls, generator, learn.precision)
         meta.update(start_psnr=start['psnr'], start_detail=start['detail'], psnr_drop=psnr_drop)
         if verbose: print(f"[gan] starting generator: valid PSNR {start['psnr']:.2f} dB, detail {start['detail']:.3f}", flush=True)
     fit_steps(learn, steps, out/'gan.ckpt', every, ckpt_every, 'gan', lr_schedule(lr, 'step'), seed, batches_per_step=bps,

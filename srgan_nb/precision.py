@@ -10,7 +10,7 @@ import contextlib, os, time
 import torch
 from torch import nn
 
-# %% ../nbs/02a_precision.ipynb #69646842
+# %% ../nbs/02a_precision.ipynb #4072dcdf
 PRECISIONS = ('auto', 'fp32', 'bf16', 'fp16')
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -18,22 +18,27 @@ def _conv_stack(n_feats=64, depth=4):
     "A stack of SRResNet-like 3x3 convolutions with PReLU: what the probe times."
     return nn.Sequential(*[m for _ in range(depth) for m in (nn.Conv2d(n_feats, n_feats, 3, padding=1), nn.PReLU())])
 
-def bf16_speedup(device='cpu', size=64, n_feats=64, reps=3):
-    "Seconds of a conv stack forward in float32 divided by the same in bf16 autocast on `device` (> 1: bf16 is faster)."
+def bf16_speedup(device='cpu', size=64, n_feats=64, reps=7):
+    "Seconds of a conv stack forward in float32 over the same in bf16 autocast on `device`, median of `reps` alternating rounds (> 1: bf16 is faster)."
     dev = torch.device(device)
     sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     g = torch.Generator().manual_seed(0)
     net = _conv_stack(n_feats).to(dev).eval().to(memory_format=torch.channels_last)
     x = torch.rand(1, n_feats, size, size, generator=g).to(dev).contiguous(memory_format=torch.channels_last)
-    def best(ctx):
-        ts = []
+    ctxs = {'fp32': contextlib.nullcontext, 'bf16': lambda: torch.autocast(dev.type, dtype=torch.bfloat16)}
+    ts = {k: [] for k in ctxs}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)     # one thread: on a busy machine, threads waiting for each other would measure the scheduler
+    try:
         with torch.inference_mode():
-            for i in range(reps + 1):                   # the first call builds the kernels: not timed
-                t = time.perf_counter()
-                with ctx(): net(x)
-                sync(); ts.append(time.perf_counter() - t)
-        return min(ts[1:])
-    return best(contextlib.nullcontext) / best(lambda: torch.autocast(dev.type, dtype=torch.bfloat16))
+            for i in range(reps + 1):                   # alternate, so that a busy machine slows both alike
+                for k, ctx in ctxs.items():
+                    t = time.perf_counter()
+                    with ctx(): net(x)
+                    sync(); ts[k].append(time.perf_counter() - t)
+    finally: torch.set_num_threads(threads)
+    ratios = sorted(a / b for a, b in zip(ts['fp32'][1:], ts['bf16'][1:]))   # the first call of each builds its kernels
+    return ratios[len(ratios) // 2]                     # the median round: robust to a round another process slowed
 
 # %% ../nbs/02a_precision.ipynb #36b25863
 _FAST_BF16 = {}   # device type -> bool: the probe's answer, kept for the process

@@ -22,7 +22,7 @@ from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.torch_core import set_seed, default_device
 from fastcore.foundation import L
-from .data import sr_dls
+from .batches import sr_dls
 from .models import SRResNet, save_generator, load_generator, atomic_write
 from .losses import ContentLoss
 from .metrics import PSNRMetric
@@ -42,8 +42,10 @@ class DeviceMixedPrecision(MixedPrecision):
     "fastai's `MixedPrecision`, autocasting on the learner's own device type (fastai's autocasts on CUDA only)."
     name = 'mixed_precision'
     def before_fit(self):
-        super().before_fit()
         kind = _device(self.learn).type
+        with warnings.catch_warnings():   # fastai builds a CUDA autocast first, which warns on a machine without CUDA
+            if kind != 'cuda': warnings.filterwarnings('ignore', message='.*CUDA is not available.*')
+            super().before_fit()
         if kind != 'cuda': self.autocast = torch.autocast(kind, dtype=torch.bfloat16 if self.amp_mode == AMPMode.BF16 else torch.float16)
     def after_loss(self):
         super().after_loss()
@@ -520,6 +522,7 @@ def bench_train(n_blocks=16, n_feats=64, bs=16, patch_size=96, scale=4, steps=10
     x, y = torch.rand(bs, 3, patch_size // scale, patch_size // scale, device=dev), torch.rand(bs, 3, patch_size, patch_size, device=dev)
     if cl: x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
     n, loss_fn = steps + warmup, nn.MSELoss()
+    losses = {}
     def bare():
         model.load_state_dict(init); model.train()
         opt, ts = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.999)), []
@@ -528,25 +531,28 @@ def bench_train(n_blocks=16, n_feats=64, bs=16, patch_size=96, scale=4, steps=10
             with autocast(p, dev): loss = loss_fn(model(x).float(), y)
             opt.zero_grad(); loss.backward(); opt.step(); sync()
             ts.append(time.perf_counter() - t)
+        losses['torch'] = loss.item()
         return ts[warmup:]
     class Timer(Callback):
         order = 99
-        def before_fit(self): self.ts, self.t = [], None
+        def before_fit(self): self.ts, self.t, self.losses = [], None, []
         def after_batch(self):
             if not self.training: return
             sync(); now = time.perf_counter()
             if self.t is not None: self.ts.append(now - self.t)
-            self.t = now
+            self.t = now; self.losses.append(self.learn.loss.item())
     def fa():
         model.load_state_dict(init)
         dls = DataLoaders(DataLoader([(x, y)] * (n + 1), bs=None), DataLoader([(x, y)], bs=None), device=dev)
         learn = accelerate(Learner(dls, model, loss_func=loss_fn, opt_func=paper_adam, lr=1e-4, cbs=Timer()), p, cl)
         with learn.no_bar(), learn.no_logging(): learn.fit(1)
+        losses['fastai'] = learn.timer.losses[n - 1]          # the loss of step n, as the bare loop's last
         return learn.timer.ts[warmup:]
     tb, tf = bare(), fa()
     tb, tf = tb + bare(), tf + fa()  # interleave two rounds: load from other users hits both loops alike
     b, f = statistics.median(tb), statistics.median(tf)
-    return {'fastai_s': f, 'torch_s': b, 'ratio': f / b, 'steps': len(tb), 'device': str(dev), 'precision': p, 'channels_last': cl}
+    return {'fastai_s': f, 'torch_s': b, 'ratio': f / b, 'steps': len(tb), 'device': str(dev), 'precision': p, 'channels_last': cl,
+            'fastai_loss': losses['fastai'], 'torch_loss': losses['torch']}   # the last step's loss: the two loops compute the same thing
 
 def _bench_main(args):
     "Run `srgan_nb bench-train`; returns the exit code."

@@ -22,10 +22,11 @@ from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
 from fastai.vision.gan import GANLearner, FixedGANSwitcher
 from .layers import conv, SubPixelConv, ResidualBlock
-from .models import ARCHS, SRResNet, Discriminator
+from .models import ARCHS, SRGenerator, SRResNet, Discriminator
 from .losses import ContentLoss, CONTENT_KINDS, VGG_CONTENT_LAYERS, adv_loss_g, adv_loss_d, gradient_penalty
 from .metrics import PSNRMetric
 from .gan import CleanGANSteps
+from .train import paper_adam
 
 # %% ../nbs/10_variant.ipynb #c70ec465
 class MultiKernelConv(nn.Module):
@@ -85,7 +86,7 @@ def checkerboard(x, period=2):
     return float(means.std(-1, unbiased=False).mean())
 
 # %% ../nbs/10_variant.ipynb #750f175b
-class MultiKernelSR(nn.Module):
+class MultiKernelSR(SRGenerator):
     "SRResNet-style generator: multi-kernel head (`kernel_sizes`), `n_blocks` residual blocks + long skip, `upsample` x2 stages, `tail_ks` conv."
     def __init__(self, n_blocks=16, n_feats=64, scale=4, in_ch=3, bn=True, global_skip=False, kernel_sizes=(3, 5, 7, 9),
                  branch_feats=None, upsample='transpose', up_ks=3, resize_mode='nearest', tail_ks=9):
@@ -100,14 +101,7 @@ class MultiKernelSR(nn.Module):
         self.body = nn.Sequential(*[ResidualBlock(n_feats, bn) for _ in range(n_blocks)],
                                   conv(n_feats, n_feats), nn.BatchNorm2d(n_feats) if bn else nn.Identity())
         self.upsample = upsampler(n_feats, scale, upsample, up_ks, resize_mode)
-        self.tail = conv(n_feats, in_ch, tail_ks)
-
-    def forward(self, x):
-        h = self.head(x)
-        out = self.tail(self.upsample(h + self.body(h)))
-        if self.global_skip:
-            out = out + F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False)
-        return out
+        self.tail = conv(n_feats, in_ch, tail_ks)     # forward: SRGenerator's, the same layout as SRResNet
 
 ARCHS['multikernel'] = MultiKernelSR
 
@@ -218,7 +212,6 @@ class GradientPenalty(Callback):
 # %% ../nbs/10_variant.ipynb #1d466da7
 GAN_KINDS = ('vanilla', 'wgan-gp')
 
-_paper_adam = partial(Adam, mom=0.9, sqr_mom=0.999, eps=1e-8, wd=0.)
 
 def wgan_adam(params, lr=1e-4, **kwargs):
     "fastai Adam with the WGAN-GP paper's settings: beta1 0, beta2 0.9, no weight decay (an `opt_func`)."
@@ -242,7 +235,7 @@ def gan_learner(dls, generator, gan='wgan-gp', critic=None, content='mse', adv_w
     learn = GANLearner(dls, generator, critic, gen_loss, wgan_critic_loss if wgan else adv_loss_d,
                        switcher=FixedGANSwitcher(n_crit=n_crit, n_gen=1), switch_eval=switch_eval, show_img=False,
                        cbs=L(cbs) + extra, metrics=[PSNRMetric()] if metrics is None else metrics,
-                       opt_func=opt_func or (wgan_adam if wgan else _paper_adam), lr=lr, **kwargs)
+                       opt_func=opt_func or (wgan_adam if wgan else paper_adam), lr=lr, **kwargs)
     learn.batches_per_step = n_crit + 1
     return learn
 
