@@ -26,18 +26,23 @@ warnings.filterwarnings('ignore', message=r'You are shadowing an attribute \((ge
 
 # %% ../nbs/07_gan.ipynb #dd4da171
 class CleanGANSteps(Callback):
-    "Make fastai's GAN loop exact: epochs start with a critic step in the right modes, eval-mode validation, no Adam drift of the frozen net."
+    "Make fastai's GAN loop exact: epochs start with a critic step, the critic judges fakes in `critic_mode`, eval-mode validation, no Adam drift of the frozen net."
     order = 5  # after GANTrainer and FixedGANSwitcher
+    def __init__(self, critic_mode='train'):
+        if critic_mode not in ('train', 'eval'): raise ValueError(f"critic_mode must be 'train' or 'eval', got {critic_mode!r}")
+        self.critic_mode = critic_mode
     def before_train(self): self.learn.gan_trainer.switch(gen_mode=False)
     def before_validate(self): self.learn.model.eval()
     def before_batch(self):
         if not self.training: return
-        frozen = self.learn.model.critic if self.learn.gan_trainer.gen_mode else self.learn.model.generator
+        gen_mode = self.learn.gan_trainer.gen_mode
+        if gen_mode: self.learn.model.critic.train(self.critic_mode == 'train')   # judge fakes as the critic learned to
+        frozen = self.learn.model.critic if gen_mode else self.learn.model.generator
         for p in frozen.parameters(): p.grad = None
 
 # %% ../nbs/07_gan.ipynb #b5abd337
 def srgan_learner(dls, generator, critic=None, content='mse', adv_weight=1e-3, lr=1e-4, switch_eval=True,
-                  vgg_weights='imagenet', precision='auto', channels_last=None, cbs=None, metrics=None, **kwargs):
+                  vgg_weights='imagenet', precision='auto', channels_last=None, cbs=None, metrics=None, critic_mode='train', **kwargs):
     "fastai `GANLearner` for SRGAN: `content` loss + `adv_weight` x BCE adversarial loss, paper's Adam, 1:1 switching, validation PSNR and detail ratio."
     content = content if callable(content) else ContentLoss(content, vgg_weights)
     if isinstance(content, nn.Module): content = content.to(getattr(dls, 'device', None) or default_device())
@@ -46,7 +51,7 @@ def srgan_learner(dls, generator, critic=None, content='mse', adv_weight=1e-3, l
     crit_learn = Learner(dls, critic, loss_func=AdaptiveLoss(nn.BCEWithLogitsLoss()))
     learn = GANLearner.from_learners(gen_learn, crit_learn, switcher=FixedGANSwitcher(n_crit=1, n_gen=1),
                 weights_gen=(adv_weight, 1.), switch_eval=switch_eval, show_img=False, opt_func=paper_adam, lr=lr,
-                metrics=[PSNRMetric(), DetailMetric()] if metrics is None else metrics, cbs=L(CleanGANSteps()) + L(cbs), **kwargs)
+                metrics=[PSNRMetric(), DetailMetric()] if metrics is None else metrics, cbs=L(CleanGANSteps(critic_mode)) + L(cbs), **kwargs)
     return accelerate(learn, precision, channels_last)
 
 # %% ../nbs/07_gan.ipynb #4d0c3351
@@ -102,7 +107,7 @@ def pick_snapshot(rows, floor, max_detail=1.0):
 def train_srgan(data, out, steps=1000, generator=None, content='mse', lr=1e-4, adv_weight=1e-3, bs=16, patch_size=96,
                 critic_feats=64, critic_dense=1024, valid=None, valid_pct=0.1, valid_every=500, ckpt_every=500, seed=42,
                 resume=False, device=None, precision='auto', channels_last=None, num_workers=0, vgg_weights='imagenet',
-                switch_eval=True, critic=None, learner_fn=None, cbs=None, verbose=False, psnr_drop=None):
+                switch_eval=True, critic=None, learner_fn=None, cbs=None, verbose=False, psnr_drop=None, critic_mode='train'):
     "Stage 2: train SRGAN from `generator` for `steps` (critic + generator) steps, resumable; writes OUT/srgan.safetensors (the last step, or `pick_snapshot`'s with `psnr_drop`) and returns the learner."
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     generator = SRResNet() if generator is None else generator
@@ -113,7 +118,7 @@ def train_srgan(data, out, steps=1000, generator=None, content='mse', lr=1e-4, a
     set_seed(seed)
     if critic is None: critic = Discriminator(n_feats=critic_feats, n_dense=critic_dense)
     if learner_fn is None: learn = srgan_learner(dls, generator, critic, content, adv_weight, lr, switch_eval, vgg_weights,
-                                                 precision=precision, channels_last=channels_last, path=out)
+                                                 precision=precision, channels_last=channels_last, path=out, critic_mode=critic_mode)
     else: learn = accelerate(learner_fn(dls, generator, critic=critic, content=content, adv_weight=adv_weight, lr=lr,
                                         switch_eval=switch_eval, path=out), precision, channels_last)
     kind = content if isinstance(content, str) else getattr(content, 'kind', type(content).__name__)

@@ -257,7 +257,7 @@ def tile_boxes(h, w, tile, pad=0):
             for y0 in range(0, h, th) for x0 in range(0, w, tw)]
 
 # %% ../nbs/08_upscale.ipynb #e593896d
-CPU_TILE_BYTES = 1 << 30    # activation budget of one window on CPU and MPS (bytes)
+CPU_TILE_BYTES = 1 << 29    # activation budget of one window on CPU and MPS (bytes): 512 MiB
 
 def window_pixels(model, precision='fp32', device='cpu', budget=None):
     "Largest window (input pixels) whose activations fit `budget` bytes (default: half the free CUDA memory, else `CPU_TILE_BYTES`)."
