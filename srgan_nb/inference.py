@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 import srgan_nb
 from .models import SRResNet, load_generator, atomic_write
-from .data import ImageReadError, image_files, img2tensor
+from .data import ImageReadError, image_files, img2tensor, open_image, upright
 from .precision import resolve_precision, autocast
 
 # %% ../nbs/08_upscale.ipynb #95bd6276
@@ -296,33 +296,9 @@ def _check_size(w, h, scale, name, limit):
         raise ValueError(f"{name}: {w}x{h} = {w * h:,} pixels would upscale to {w * scale}x{h * scale} = {n:,} pixels, over the "
                          f"limit of {limit:,} output pixels; crop or shrink it first (or pass max_pixels= to upscale)")
 
-def _exif(im):
-    "`im` turned upright by its EXIF orientation (a copy)."
-    try: return ImageOps.exif_transpose(im)
-    except Exception: return im.copy()
-
 def _open(p, scale, limit):
-    "Open and decode the image file `p` for upscaling: size checked before decoding, mode kept, EXIF applied."
-    if not p.exists(): raise ImageReadError(f"{p}: no such file")
-    if p.is_dir(): raise ImageReadError(f"{p}: is a folder, not an image file")
-    if p.stat().st_size == 0: raise ImageReadError(f"{p}: empty file (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-            im = Image.open(p)
-    except Image.DecompressionBombError as e:
-        m = re.search(r'\((\d+) pixels\)', str(e))
-        n = f"{int(m.group(1)):,} pixels" if m else 'too many pixels'
-        raise ValueError(f"{p}: {n}: refused as a possible decompression bomb (PIL's limit is {2 * Image.MAX_IMAGE_PIXELS:,} pixels); "
-                         f"too large to upscale") from None
-    except UnidentifiedImageError: raise ImageReadError(f"{p}: not an image file PIL can read") from None
-    except OSError as e: raise ImageReadError(f"{p}: cannot open ({e})") from None
-    with im:
-        _check_size(*im.size, scale, str(p), limit)
-        try: im.load()
-        except (OSError, SyntaxError, ValueError, EOFError) as e:
-            raise ImageReadError(f"{p}: truncated or corrupt image data ({e})") from None
-        return _exif(im)
+    "Decode the image file `p` with `open_image` (notebook 00), its size checked against `limit` before decoding."
+    return open_image(p, check=lambda w, h: _check_size(w, h, scale, str(p), limit))
 
 def _from_array(a, scale, limit):
     "PIL image from an HxW[xC] uint8 (or HxW uint16) array, size checked first."
@@ -338,7 +314,7 @@ def _as_image(image, scale, limit):
     if not isinstance(image, Image.Image):
         raise TypeError(f"image must be a PIL image, a file path or a uint8 numpy array, got {type(image).__name__}")
     _check_size(*image.size, scale, f'{image.mode} image', limit)
-    return _exif(image)
+    return upright(image)
 
 _TO_RGB = {'P': None, 'PA': 'RGBA', 'RGBa': 'RGBA', 'La': 'LA', '1': 'L', 'CMYK': 'RGB', 'YCbCr': 'RGB', 'LAB': 'RGB', 'HSV': 'RGB'}
 
