@@ -17,7 +17,7 @@ from .data import image_files, load_image, modcrop, bicubic_down, bicubic_up, im
 from .metrics import psnr, ssim, PSNRMetric
 from .train import paper_adam
 from .models import count_params
-from .benchmark import get_upscaler
+from .benchmark import get_upscaler, evaluate
 from .variant import make_generator, make_critic, content_loss, gan_learner, checkerboard, VGG_CONTENT_LAYERS
 
 # %% ../nbs/10a_ablation.ipynb #a77388d8
@@ -57,16 +57,10 @@ def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=
     return gen.eval(), learn
 
 def evaluate_sr(upscaler, folder, scale=4):
-    "Mean PSNR and SSIM (Y, border `scale`) and `checkerboard` of SR - bicubic (period `scale`) of an upscaler (model, name, path) on `folder`."
-    name, up = get_upscaler(upscaler, scale)
-    res = []
-    for f in image_files(folder):
-        hr = modcrop(load_image(f), scale)
-        lr = bicubic_down(hr, scale)
-        sr = up(lr)
-        res.append((psnr(sr, hr, scale), ssim(sr, hr, scale), checkerboard(img2tensor(sr) - img2tensor(bicubic_up(lr, scale)), scale)))
-    if not res: raise ValueError(f"evaluate_sr: no images in {folder}")
-    return dict(zip(('psnr', 'ssim', 'checker'), map(float, torch.tensor(res, dtype=torch.float64).mean(0))))
+    "Mean PSNR and SSIM (Y, border `scale`) and `checkerboard` of SR - bicubic (period `scale`) of an upscaler (model, name, path) on `folder`, by notebook 05a's `evaluate`."
+    checker = lambda sr, hr, lr: checkerboard(img2tensor(sr.convert('RGB')) - img2tensor(bicubic_up(lr, scale)), scale)
+    m = evaluate(upscaler, folder, scale, extra={'checker': checker}).iloc[-1]
+    return dict(psnr=float(m.psnr), ssim=float(m.ssim), checker=float(m.checker))
 
 def ablate(dls, steps, folder, switches=None, scale=4, log=print, **kwargs):
     "Train and evaluate each of `switches` (default `SWITCHES`) for `steps` generator updates: (DataFrame of results, dict of generators)."

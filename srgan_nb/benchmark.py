@@ -67,8 +67,8 @@ def _is_gray(path):
     "True if the image file stores one channel (L, LA, 1, I, I;16, F)."
     with Image.open(path) as im: return im.mode in ('L', 'LA', '1', 'I', 'I;16', 'I;16B', 'I;16L', 'F')
 
-def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None):
-    "PSNR/SSIM (Y, border = `scale`), detail ratio (notebook 05) and seconds of `upscaler` per image of each folder, with a mean row per set."
+def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None, extra=None):
+    "PSNR/SSIM (Y, border = `scale`), detail ratio (notebook 05), seconds and `extra` columns ({name: f(sr, hr, lr)}) of `upscaler` per image of each folder, with a mean row per set."
     name, up = get_upscaler(upscaler, scale, device)
     folders = [folder_or_folders] if isinstance(folder_or_folders, (str, Path)) else list(folder_or_folders)
     if not folders: raise ValueError("evaluate: no folder given")
@@ -91,13 +91,14 @@ def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None
             if sr.size != hr.size:
                 raise ValueError(f"{where}: SR is {sr.width}x{sr.height} but HR is {hr.width}x{hr.height} "
                                  f"(LR {lr.width}x{lr.height}, scale {scale})")
+            more = {k: float(fn(sr, hr, lr)) for k, fn in (extra or {}).items()}
             sr, hr = (sr.convert('L'), hr.convert('L')) if _is_gray(f) else (sr.convert('RGB'), hr)
             try: p, s, d = psnr(sr, hr, crop), ssim(sr, hr, crop), detail_ratio(sr, hr, crop)
             except ValueError as e: raise ValueError(f"{where}: {e}") from e
-            set_rows.append(dict(set=folder.name, image=str(f.relative_to(folder)), model=name, psnr=p, ssim=s, detail=d, seconds=dt))
-        m = pd.DataFrame(set_rows)[['psnr', 'ssim', 'detail', 'seconds']].mean()
+            set_rows.append(dict(set=folder.name, image=str(f.relative_to(folder)), model=name, psnr=p, ssim=s, detail=d, seconds=dt, **more))
+        m = pd.DataFrame(set_rows)[['psnr', 'ssim', 'detail', 'seconds', *(extra or {})]].mean()
         rows += set_rows + [dict(set=folder.name, image='mean', model=name, **m.to_dict())]
-    return pd.DataFrame(rows, columns=['set', 'image', 'model', 'psnr', 'ssim', 'detail', 'seconds'])
+    return pd.DataFrame(rows, columns=['set', 'image', 'model', 'psnr', 'ssim', 'detail', 'seconds', *(extra or {})])
 
 # %% ../nbs/05a_benchmark.ipynb #203309a6
 PAPER_TABLE2 = {  # PSNR (dB) on Y, x4, Ledig et al. 2017, Table 2
