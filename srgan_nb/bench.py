@@ -46,22 +46,24 @@ def _best(fns, n):
             t0 = time.perf_counter(); f(); ts[k].append(time.perf_counter() - t0)
     return {k: min(v) for k, v in ts.items()}
 
+def _bare(net, x, precision, dev):
+    "A function running the bare forward `net(x)` in `precision`, eval mode, no autograd, synchronised on CUDA."
+    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
+    def f():
+        with torch.inference_mode(), _eval_mode(net), autocast(precision, dev): net(x)
+        sync()
+    return f
+
 def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True):
     "Output MP/s of the bare forward and of `upscale()` in each precision (and onnxruntime) on one `size`x`size` image; ratios to the best bare forward."
     net = _bench_model(model, device)
     dev = _module_device(net)
-    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8))
     x = img2tensor(img)[None].to(dev)
     xc = x.contiguous(memory_format=torch.channels_last)
     lows = ['bf16', 'fp16'] if dev.type == 'cuda' else ['bf16']
-    def bare(t, p):
-        def f():
-            with torch.inference_mode(), _eval_mode(net), autocast(p, dev): net(t)
-            sync()
-        return f
-    fns = {'bare fp32 NCHW': bare(x, 'fp32'), 'bare fp32 channels_last': bare(xc, 'fp32')}
-    fns.update({f'bare {p} channels_last': bare(xc, p) for p in lows})
+    fns = {'bare fp32 NCHW': _bare(net, x, 'fp32', dev), 'bare fp32 channels_last': _bare(net, xc, 'fp32', dev)}
+    fns.update({f'bare {p} channels_last': _bare(net, xc, p, dev) for p in lows})
     fns.update({f'upscale() {p}': (lambda p=p: upscale(img, net, precision=p)) for p in ['fp32'] + lows + ['auto']})
     if onnx:
         from srgan_nb.export import export_onnx, load_onnx
@@ -83,14 +85,10 @@ def window_curve(sizes=(64, 128, 192, 256, 320, 384, 512), model=None, device='c
     net = _bench_model(model, device)
     dev = _module_device(net)
     p = resolve_precision(precision, dev)
-    sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     s, res = _probe(net)[0], []
     for size in sizes:
         x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(dev).contiguous(memory_format=torch.channels_last)
-        def f():
-            with torch.inference_mode(), _eval_mode(net), autocast(p, dev): net(x)
-            sync()
-        t = _best({size: f}, n)[size]
+        t = _best({size: _bare(net, x, p, dev)}, n)[size]
         res.append(dict(window=size, precision=p, mps=(size * s) ** 2 / 1e6 / t))
     return res
 

@@ -9,7 +9,7 @@ __all__ = ['SHIPPED', 'REACH_TOL', 'CPU_TILE_BYTES', 'MAX_OUTPUT_PIXELS', 'pick_
            'save_image', 'upscale_command', 'add_upscale_command']
 
 # %% ../nbs/08_upscale.ipynb #379ea8bd
-import contextlib, copy, json, math, os, re, subprocess, sys, tempfile, time, warnings, weakref
+import contextlib, copy, json, math, os, subprocess, sys, tempfile, time, warnings, weakref
 from collections import OrderedDict
 from numbers import Real
 from pathlib import Path
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 import srgan_nb
 from .models import SRResNet, load_generator, atomic_write
 from .data import ImageReadError, image_files, img2tensor, open_image, upright
