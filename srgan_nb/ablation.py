@@ -15,10 +15,12 @@ from fastai.torch_core import set_seed
 from PIL import Image
 from .data import image_files, load_image, modcrop, bicubic_down, bicubic_up, img2tensor
 from .metrics import psnr, ssim, PSNRMetric
-from .train import paper_adam
-from .models import count_params
+from .learner import paper_adam
+from .models import count_params, make_generator
+from .losses import content_loss, VGG_CONTENT_LAYERS
 from .benchmark import get_upscaler, evaluate
-from .variant import make_generator, make_critic, content_loss, gan_learner, checkerboard, VGG_CONTENT_LAYERS
+from .gan import srgan_learner
+from .variant import make_critic, wgan_learner, checkerboard
 
 # %% ../nbs/10a_ablation.ipynb #a77388d8
 SWITCHES = {  # row name: what it changes from the baseline (srresnet, pixelshuffle, mse, no GAN)
@@ -44,8 +46,9 @@ def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=
                         opt_func=paper_adam)
         bps = 1
     else:
-        learn = gan_learner(dls, gen, gan, critic=make_critic(gan, n_feats=critic_feats), content=content,
-                            adv_weight=adv_weight, lr=lr, vgg_weights=vgg_weights)
+        build = srgan_learner if gan == 'vanilla' else wgan_learner    # the paper's GAN, or the variant's WGAN-GP
+        learn = build(dls, gen, critic=make_critic(gan, n_feats=critic_feats), content=content, adv_weight=adv_weight, lr=lr,
+                      vgg_weights=vgg_weights, switch_eval=False, precision='fp32')
         bps = learn.batches_per_step
     if steps > 0:
         dl, n = dls.train, dls.train.n
