@@ -59,6 +59,7 @@ def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=
         finally: dl.n = n
     return gen.eval(), learn
 
+# %% ../nbs/10a_ablation.ipynb #cf9b34b3
 def evaluate_sr(upscaler, folder, scale=4):
     "Mean PSNR and SSIM (Y, border `scale`) and `checkerboard` of SR - bicubic (period `scale`) of an upscaler (model, name, path) on `folder`, by notebook 05a's `evaluate`."
     checker = lambda sr, hr, lr: checkerboard(img2tensor(sr.convert('RGB')) - img2tensor(bicubic_up(lr, scale)), scale)

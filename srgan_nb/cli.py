@@ -11,14 +11,14 @@ from . import __version__
 
 # %% ../nbs/11_cli.ipynb #92c7d429
 COMMANDS = [  # (module, function adding its sub-commands), in the order `--help` lists them
-    ('srgan_nb.inference', 'add_upscale_command'),
+    ('srgan_nb.upscale_cli', 'add_upscale_command'),
     ('srgan_nb.export', 'add_export_command'),
     ('srgan_nb.benchmark', 'add_evaluate_command'),
     ('srgan_nb.train', 'add_train_command'),
     ('srgan_nb.learner', 'add_bench_command'),
     ('srgan_nb.bench', 'add_bench_upscale_command'),
 ]
-COMMAND_MODULES = {'upscale': 'srgan_nb.inference', 'export': 'srgan_nb.export', 'evaluate': 'srgan_nb.benchmark',
+COMMAND_MODULES = {'upscale': 'srgan_nb.upscale_cli', 'export': 'srgan_nb.export', 'evaluate': 'srgan_nb.benchmark',
                    'train': 'srgan_nb.train', 'bench-train': 'srgan_nb.learner', 'bench-upscale': 'srgan_nb.bench'}
 PLUGINS = {'srgan_nb.train': ['srgan_nb.variant']}  # modules that register architectures, upsamplers and GANs, imported first
 

@@ -122,6 +122,7 @@ def _paper_learner(dls, generator, critic, content, cfg, **kwargs):
     return srgan_learner(dls, generator, critic, content, cfg.adv_weight, cfg.lr_gen, n_crit=cfg.n_crit or 1, vgg_weights=cfg.vgg_weights, **kwargs)
 register_gan('vanilla', _paper_critic, _paper_learner)
 
+# %% ../nbs/07_gan.ipynb #f2bf3e93
 def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, switch_eval=True, critic_mode='train', **kwargs):
     "Stage 2: train SRGAN (adversary `cfg.gan`) from `generator` for `cfg.steps` steps, resumably; writes OUT/srgan.safetensors (the last step, or `pick_snapshot`'s with `cfg.psnr_drop`) and returns the learner."
     c = train_config(cfg, **kwargs)

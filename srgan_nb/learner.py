@@ -134,6 +134,7 @@ def bench_train(n_blocks=16, n_feats=64, bs=16, patch_size=96, scale=4, steps=10
     return {'fastai_s': f, 'torch_s': b, 'ratio': f / b, 'steps': len(tb), 'device': str(dev), 'precision': p, 'channels_last': cl,
             'fastai_loss': losses['fastai'], 'torch_loss': losses['torch']}   # the last step's loss: the two loops compute the same thing
 
+# %% ../nbs/06_learner.ipynb #f21b35c2
 def _bench_main(args):
     "Run `srgan_nb bench-train`; returns the exit code."
     r = bench_train(args.n_blocks, args.n_feats, args.batch_size, args.patch_size, args.scale, args.steps, args.warmup,

@@ -139,6 +139,7 @@ def _opt_state(opt):
 
 def _finite(model): return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
 
+# %% ../nbs/06a_loop.ipynb #f2c7fdcd
 class Checkpointer(Callback):
     "Each epoch: log a row to `log_path`, keep the best-PSNR generator at `best_path` (and every epoch's in `snapshot_dir`); checkpoint to `path` every `every` steps and at the end. Only process 0 writes."
     order = 70  # after the Recorder (50) and the progress bar (60)
@@ -298,6 +299,7 @@ def _sharded(dl):
             return t.cpu().tolist()
     return ShardedDL(dl, rank=dist.get_rank(), world_size=dist.get_world_size())
 
+# %% ../nbs/06a_loop.ipynb #33812673
 class DistributedSteps(Callback):
     "Data-parallel `fit_steps`: shard the training batches, start from process 0's weights, average gradients and BatchNorm statistics, stop everywhere on a NaN."
     order = 11  # after MixedPrecision's after_loss (10), before NaNGuard (20)

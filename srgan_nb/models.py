@@ -93,6 +93,7 @@ def _arch_name(model):
         if type(model) is v: return k
     raise ValueError(f"save_generator: {type(model).__name__} is not registered in ARCHS {list(ARCHS)}")
 
+# %% ../nbs/02_models.ipynb #34e7007e
 def atomic_write(path, write, mode=None):
     "Run `write(tmp)` on a temporary file beside `path`, fsync it, then `os.replace` it to `path`; never a half-written `path`."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)

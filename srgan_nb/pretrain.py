@@ -29,6 +29,7 @@ def parse_kernel_sizes(s):
     if any(k < 1 or k % 2 == 0 for k in ks): raise argparse.ArgumentTypeError(f"kernel sizes must be odd, got {s!r}")
     return ks
 
+# %% ../nbs/06b_pretrain.ipynb #b792523d
 R, V = 'recipe', 'variant'
 @dataclass
 class TrainConfig:

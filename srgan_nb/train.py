@@ -68,6 +68,7 @@ def config_from_args(args, cls=TrainConfig):
     if isinstance(kw.get('data'), list) and len(kw['data']) == 1: kw['data'] = kw['data'][0]
     return cls(**kw)
 
+# %% ../nbs/07a_train.ipynb #88c244bc
 def _train_main(args):
     "Run `srgan_nb train` from parsed `args` (alone, or as one process of a `torchrun` group); returns the exit code."
     from srgan_nb.vgg import VGGWeightsError
