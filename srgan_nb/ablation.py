@@ -17,7 +17,7 @@ from .data import image_files, load_image, modcrop, bicubic_down, bicubic_up, im
 from .metrics import psnr, ssim, PSNRMetric
 from .learner import paper_adam
 from .models import count_params, make_generator
-from .losses import content_loss, VGG_CONTENT_LAYERS
+from .losses import make_content_loss, VGG_CONTENT_LAYERS
 from .benchmark import get_upscaler, evaluate
 from .gan import srgan_learner
 from .variant import make_critic, wgan_learner, checkerboard
@@ -42,7 +42,7 @@ def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=
     set_seed(seed)
     gen = make_generator(arch, upsample, n_blocks=n_blocks, n_feats=n_feats, scale=dls.scale, bn=bn, global_skip=global_skip)
     if gan is None:
-        learn = Learner(dls, gen, loss_func=content_loss(content, vgg_weights), lr=lr, metrics=[PSNRMetric()],
+        learn = Learner(dls, gen, loss_func=make_content_loss(content, vgg_weights), lr=lr, metrics=[PSNRMetric()],
                         opt_func=paper_adam)
         bps = 1
     else:

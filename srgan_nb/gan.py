@@ -17,7 +17,7 @@ from fastai.torch_core import set_seed, default_device
 from fastcore.foundation import L
 from .batches import sr_dls
 from .models import SRResNet, Discriminator, save_generator, load_generator
-from .losses import ContentLoss, content_loss
+from .losses import ContentLoss, make_content_loss
 from .metrics import PSNRMetric, DetailMetric
 from .learner import paper_adam, accelerate
 from .loop import fit_steps, lr_schedule, read_log, barrier
@@ -49,7 +49,7 @@ def srgan_learner(dls, generator, critic=None, content='mse', adv_weight=1e-3, l
                   vgg_weights='imagenet', precision='auto', channels_last=None, cbs=None, metrics=None, critic_mode='train',
                   n_crit=1, **kwargs):
     "fastai `GANLearner` for SRGAN: `content` loss + `adv_weight` x BCE adversarial loss, paper's Adam, `n_crit`:1 switching, validation PSNR and detail ratio."
-    content = content if callable(content) else content_loss(content, vgg_weights)
+    content = content if callable(content) else make_content_loss(content, vgg_weights)
     if isinstance(content, nn.Module): content = content.to(getattr(dls, 'device', None) or default_device())
     critic = Discriminator() if critic is None else critic
     gen_learn = Learner(dls, generator, loss_func=content)
@@ -132,7 +132,7 @@ def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, s
     out.mkdir(parents=True, exist_ok=True)
     generator = SRResNet() if generator is None else generator
     kind = c.content_loss if content is None else getattr(content, 'kind', type(content).__name__)
-    if content is None: content = content_loss(c.content_loss, c.vgg_weights)  # fails here without VGG19 weights
+    if content is None: content = make_content_loss(c.content_loss, c.vgg_weights)  # fails here without VGG19 weights
     every = max(1, min(c.valid_every or steps, steps))
     dls = sr_dls(c.data, patch_size=c.patch_size, scale=generator.config['scale'], bs=c.batch_size, valid_pct=c.valid_pct,
                  valid_path=c.valid, epoch_len=2 * every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=_device(c))

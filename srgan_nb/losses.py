@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['VGG_CONTENT_LAYERS', 'CONTENT_KINDS', 'CONTENT_CHOICES', 'ContentLoss', 'adv_loss_g', 'adv_loss_d', 'tv_loss',
-           'PerceptualLoss', 'ssim_t', 'SSIMLoss', 'gradient_penalty', 'SumLoss', 'content_loss']
+           'PerceptualLoss', 'ssim_t', 'SSIMLoss', 'gradient_penalty', 'SumLoss', 'make_content_loss']
 
 # %% ../nbs/04_losses.ipynb #39dc6903
 import torch
@@ -143,7 +143,7 @@ def _parse_terms(spec):
         res.append((w, k))
     return res
 
-def content_loss(spec='mse', vgg_weights='imagenet', rescale=1/12.75):
+def make_content_loss(spec='mse', vgg_weights='imagenet', rescale=1/12.75):
     "Content loss module from a kind ('mse', 'ssim', 'vgg11', ...) or a '+' sum of weighted kinds ('ssim+vgg11', 'ssim+0.1*vgg11')."
     terms = _parse_terms(spec)
     if len(terms) == 1 and terms[0][0] == 1.: return ContentLoss(terms[0][1], vgg_weights, rescale)

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from .models import load_generator, BUILDERS, UPSAMPLE_KINDS
-from .losses import content_loss, CONTENT_CHOICES
+from .losses import make_content_loss, CONTENT_CHOICES
 from .loop import NonFiniteLossError, barrier
 from .pretrain import TrainConfig, train_config, pretrain
 from .gan import GANS, train_srgan
@@ -24,7 +24,7 @@ def train(cfg=None, **kwargs):
     if c.data is None or c.out is None: raise ValueError("train needs `data` (folder(s) of HR images) and `out` (a folder for the run)")
     out = Path(c.out); out.mkdir(parents=True, exist_ok=True)
     if c.gan not in GANS: raise ValueError(f"unknown gan {c.gan!r}; registered: {sorted(GANS)} (a plug-in module registers more when imported)")
-    content = content_loss(c.content_loss, c.vgg_weights) if c.steps > 0 else None  # without VGG19 weights: fail now, not after stage 1
+    content = make_content_loss(c.content_loss, c.vgg_weights) if c.steps > 0 else None  # without VGG19 weights: fail now, not after stage 1
     res = {}
     if c.pregen_steps > 0 and not (c.resume and (out/'gan.ckpt').exists()): pretrain(c)
     if (out/'srresnet.safetensors').exists(): res['srresnet'] = out/'srresnet.safetensors'

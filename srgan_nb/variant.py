@@ -20,7 +20,7 @@ from fastai.optimizer import Adam
 from fastai.vision.gan import GANLearner, FixedGANSwitcher
 from .layers import conv, SubPixelConv, ResidualBlock
 from .models import SRGenerator, SRResNet, Discriminator, UPSAMPLE_KINDS, register_arch
-from .losses import content_loss, adv_loss_g, gradient_penalty
+from .losses import make_content_loss, adv_loss_g, gradient_penalty
 from .metrics import PSNRMetric, DetailMetric
 from .learner import paper_adam, accelerate
 from .gan import CleanGANSteps, register_gan
@@ -149,7 +149,7 @@ class GenLoss(nn.Module):
     def __init__(self, content='mse', adv_weight=1e-3, adv='vanilla', vgg_weights='imagenet'):
         super().__init__()
         if adv not in ('vanilla', 'wgan'): raise ValueError(f"adv must be 'vanilla' or 'wgan', got {adv!r}")
-        self.content = content_loss(content, vgg_weights) if isinstance(content, str) else content
+        self.content = make_content_loss(content, vgg_weights) if isinstance(content, str) else content
         self.adv_weight, self.adv, self.parts = adv_weight, adv, {}
 
     def forward(self, fake_pred, output, target):
