@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['GANS', 'CleanGANSteps', 'srgan_learner', 'SampleKeeper', 'plot_gan_losses', 'start_metrics', 'pick_snapshot',
-           'register_gan', 'train_srgan']
+           'register_gan', 'get_gan', 'train_srgan']
 
 # %% ../nbs/07_gan.ipynb #cb510d08
 import warnings
@@ -22,7 +22,7 @@ from .metrics import PSNRMetric, DetailMetric
 from .learner import paper_adam, accelerate
 from .loop import fit_steps, lr_schedule, read_log, barrier
 from fastai.torch_core import rank_distrib
-from .pretrain import train_config, _device, _channels_last
+from .pretrain import train_config
 
 # fastai's GANTrainer sets `generator`, `critic` and `gen_mode` on itself, which the learner also has: it works, and
 # fastai warns at every fit. Silence exactly those three warnings.
@@ -117,6 +117,11 @@ def register_gan(name, make_critic, make_learner):
     GANS[name] = (make_critic, make_learner)
     return name
 
+def get_gan(name):
+    "The (make_critic, make_learner) pair registered as `name`, or an error listing what is registered."
+    if name not in GANS: raise ValueError(f"unknown gan {name!r}; registered: {sorted(GANS)} (a plug-in module registers more when imported)")
+    return GANS[name]
+
 def _paper_critic(cfg): return Discriminator(n_feats=cfg.critic_feats, n_dense=cfg.critic_dense)
 def _paper_learner(dls, generator, critic, content, cfg, **kwargs):
     return srgan_learner(dls, generator, critic, content, cfg.adv_weight, cfg.lr_gen, n_crit=cfg.n_crit or 1, vgg_weights=cfg.vgg_weights, **kwargs)
@@ -126,21 +131,18 @@ register_gan('vanilla', _paper_critic, _paper_learner)
 def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, switch_eval=True, critic_mode='train', **kwargs):
     "Stage 2: train SRGAN (adversary `cfg.gan`) from `generator` for `cfg.steps` steps, resumably; writes OUT/srgan.safetensors (the last step, or `pick_snapshot`'s with `cfg.psnr_drop`) and returns the learner."
     c = train_config(cfg, **kwargs)
-    if c.data is None or c.out is None: raise ValueError("train_srgan needs `data` (folder(s) of HR images) and `out` (a folder for the run)")
-    if c.gan not in GANS: raise ValueError(f"unknown gan {c.gan!r}; registered: {sorted(GANS)} (a plug-in module registers more when imported)")
-    out, steps = Path(c.out), c.steps
-    out.mkdir(parents=True, exist_ok=True)
+    make_critic, make_learner = get_gan(c.gan)
+    out, steps = c.run_folder('train_srgan'), c.steps
     generator = SRResNet() if generator is None else generator
     kind = c.content_loss if content is None else getattr(content, 'kind', type(content).__name__)
     if content is None: content = make_content_loss(c.content_loss, c.vgg_weights)  # fails here without VGG19 weights
     every = max(1, min(c.valid_every or steps, steps))
     dls = sr_dls(c.data, patch_size=c.patch_size, scale=generator.config['scale'], bs=c.batch_size, valid_pct=c.valid_pct,
-                 valid_path=c.valid, epoch_len=2 * every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=_device(c))
+                 valid_path=c.valid, epoch_len=2 * every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
     set_seed(c.seed)
-    make_critic, make_learner = GANS[c.gan]
     if critic is None: critic = make_critic(c)
     learn = make_learner(dls, generator, critic, content, c, switch_eval=switch_eval, critic_mode=critic_mode,
-                         precision=c.precision, channels_last=_channels_last(c), path=out)
+                         precision=c.precision, channels_last=c.channels_last_flag, path=out)
     meta = dict(model=generator.config, critic=f'{type(critic).__name__}: {sum(p.numel() for p in critic.parameters())} parameters',
                 content=kind, adv_weight=c.adv_weight, lr=c.lr_gen, bs=c.batch_size, patch_size=c.patch_size)
     log = out/'log.csv'

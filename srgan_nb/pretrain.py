@@ -6,12 +6,13 @@
 __all__ = ['R', 'V', 'parse_kernel_sizes', 'TrainConfig', 'train_config', 'pretrain', 'plot_log']
 
 # %% ../nbs/06b_pretrain.ipynb #7c033041
-import os, argparse
+import argparse
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import torch
 from fastai.torch_core import set_seed
 from .batches import sr_dls
+from fastai.torch_core import rank_distrib
 from .models import save_generator, load_generator, make_generator
 from .losses import CONTENT_CHOICES
 from .learner import sr_learner
@@ -76,6 +77,20 @@ class TrainConfig:
     gp_weight: float = _opt(10., 'WGAN-GP gradient penalty weight lambda', V, metavar='F')
     verbose: bool = field(default=False, metadata=dict(flag=False))   # one line per validation (the command line's report)
 
+    def run_folder(self, who):
+        "The run folder `out`, created; an error naming `who` when `data` or `out` is missing."
+        if self.data is None or self.out is None: raise ValueError(f"{who} needs `data` (folder(s) of HR images) and `out` (a folder for the run)")
+        out = Path(self.out); out.mkdir(parents=True, exist_ok=True)
+        return out
+    @property
+    def loader_device(self):
+        "`device` as the data loaders take it: None (fastai's choice) for 'auto'."
+        return None if self.device in (None, 'auto') else self.device
+    @property
+    def channels_last_flag(self):
+        "`channels_last` as `accelerate` takes it: None for 'auto', else True/False."
+        return {'auto': None, 'on': True, 'off': False}.get(self.channels_last, self.channels_last)
+
 def train_config(cfg=None, **kwargs):
     "`cfg` (default: `TrainConfig()`) with the fields in `kwargs` replaced; a name that is not a field is an error."
     names = [f.name for f in fields(TrainConfig)]
@@ -84,18 +99,13 @@ def train_config(cfg=None, **kwargs):
     return replace(cfg or TrainConfig(), **kwargs)
 
 # %% ../nbs/06b_pretrain.ipynb #0656503b
-def _device(c): return None if c.device in (None, 'auto') else c.device
-def _channels_last(c): return {'auto': None, 'on': True, 'off': False}.get(c.channels_last, c.channels_last)
-
 def pretrain(cfg=None, model=None, cbs=None, **kwargs):
     "Stage 1: train `cfg.arch` (or `model`; from `cfg.init` if set) on `cfg.pixel_loss` for `cfg.pregen_steps` steps, resumably; writes OUT/srresnet.safetensors and returns the learner."
     c = train_config(cfg, **kwargs)
-    if c.data is None or c.out is None: raise ValueError("pretrain needs `data` (folder(s) of HR images) and `out` (a folder for the run)")
-    out, steps = Path(c.out), c.pregen_steps
-    out.mkdir(parents=True, exist_ok=True)
+    out, steps = c.run_folder('pretrain'), c.pregen_steps
     every = max(1, min(c.valid_every or steps, steps))
     dls = sr_dls(c.data, patch_size=c.patch_size, scale=c.scale, bs=c.batch_size, valid_pct=c.valid_pct, valid_path=c.valid,
-                 epoch_len=every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=_device(c))
+                 epoch_len=every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
     set_seed(c.seed)
     if model is None:
         model = make_generator(c.arch, c.upsample, n_blocks=c.n_blocks, n_feats=c.n_feats, scale=c.scale, bn=c.bn,
@@ -105,7 +115,7 @@ def pretrain(cfg=None, model=None, cbs=None, **kwargs):
         if type(src) is not type(model) or src.config != model.config:
             raise ValueError(f"{c.init}: its generator is {type(src).__name__}({src.config}), this run's is {type(model).__name__}({model.config})")
         model.load_state_dict(src.state_dict())
-    learn = sr_learner(dls, model, loss=c.pixel_loss, lr=c.lr_pre_gen, precision=c.precision, channels_last=_channels_last(c), path=out)
+    learn = sr_learner(dls, model, loss=c.pixel_loss, lr=c.lr_pre_gen, precision=c.precision, channels_last=c.channels_last_flag, path=out)
     meta = dict(model=model.config, loss=c.pixel_loss, lr=c.lr_pre_gen, schedule=c.schedule, warmup=c.warmup, bs=c.batch_size,
                 patch_size=c.patch_size, precision=learn.precision, init=None if c.init is None else str(c.init))
     best = out/'srresnet_best.safetensors'
@@ -113,7 +123,7 @@ def pretrain(cfg=None, model=None, cbs=None, **kwargs):
               c.seed, resume=c.resume, best_path=best, log_path=out/'log.csv', meta=meta, cbs=cbs, verbose=c.verbose)
     barrier()                    # process 0 has written srresnet_best before anyone reads it
     gen, k = (load_generator(best) if best.exists() else learn.model), learn.checkpointer
-    if int(os.environ.get('RANK', 0)) == 0:
+    if rank_distrib() == 0:
         save_generator(gen, out/'srresnet.safetensors', half=True, stage='srresnet',
                        step=str(k.best_step if best.exists() else learn.step_loop.step),
                        psnr='' if k.best_psnr is None else f'{k.best_psnr:.4f}', loss=c.pixel_loss)

@@ -6,24 +6,23 @@
 __all__ = ['train', 'add_config_args', 'config_from_args', 'add_train_command']
 
 # %% ../nbs/07a_train.ipynb #bc696fb6
-import os, sys, time, argparse
+import sys, time, argparse
 from dataclasses import fields
 from pathlib import Path
-import torch
 import torch.distributed as dist
+from fastai.torch_core import rank_distrib
 from .models import load_generator, BUILDERS, UPSAMPLE_KINDS
 from .losses import make_content_loss, CONTENT_CHOICES
 from .loop import NonFiniteLossError, barrier
 from .pretrain import TrainConfig, train_config, pretrain
-from .gan import GANS, train_srgan
+from .gan import GANS, get_gan, train_srgan
 
 # %% ../nbs/07a_train.ipynb #3aad0eae
 def train(cfg=None, **kwargs):
     "Stage 1 (`cfg.pregen_steps` of pretraining, from `cfg.init` if set) then stage 2 (`cfg.steps` of the GAN `cfg.gan`; from `cfg.init` without stage 1); returns the paths written."
     c = train_config(cfg, **kwargs)
-    if c.data is None or c.out is None: raise ValueError("train needs `data` (folder(s) of HR images) and `out` (a folder for the run)")
-    out = Path(c.out); out.mkdir(parents=True, exist_ok=True)
-    if c.gan not in GANS: raise ValueError(f"unknown gan {c.gan!r}; registered: {sorted(GANS)} (a plug-in module registers more when imported)")
+    out = c.run_folder('train')
+    get_gan(c.gan)                                     # an unknown adversary: fail now, not after stage 1
     content = make_content_loss(c.content_loss, c.vgg_weights) if c.steps > 0 else None  # without VGG19 weights: fail now, not after stage 1
     res = {}
     if c.pregen_steps > 0 and not (c.resume and (out/'gan.ckpt').exists()): pretrain(c)
@@ -78,7 +77,7 @@ def _train_main(args):
     cfg = config_from_args(args)
     device = init_distributed(None if cfg.device == 'auto' else cfg.device)    # under torchrun: join the group
     cfg = train_config(cfg, verbose=True, device=device or cfg.device)
-    rank = dist.get_rank() if dist.is_initialized() else 0
+    rank = rank_distrib()
     bar = sys.stdout.isatty() and rank == 0                 # a log file gets the one-line-per-validation report only
     saved_cbs = defaults.callbacks
     if not bar: defaults.callbacks = [c for c in saved_cbs if c is not ProgressCallback]
