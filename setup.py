@@ -23,6 +23,7 @@ major, minor = map(int, cfg['min_python'].split('.'))
 py_versions = [f'{major}.{m}' for m in range(minor, 14)]
 
 requirements = shlex.split(cfg.get('requirements', ''))
+train_requirements = shlex.split(cfg.get('train_requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 
 long_description = (Path(__file__).parent/'README.md').read_text(encoding='utf-8')
@@ -48,7 +49,7 @@ setuptools.setup(
     package_data={cfg['lib_name']: ['weights/*.safetensors', 'weights/*.json']},
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements},
+    extras_require={'train': train_requirements, 'dev': train_requirements + dev_requirements},
     python_requires='>=' + cfg['min_python'],
     zip_safe=False,
     entry_points={

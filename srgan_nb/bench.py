@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from .models import SRResNet
 from .data import img2tensor
-from .precision import autocast, resolve_precision, bf16_speedup
+from .precision import autocast, resolve_precision, bf16_speedup, channels_last
 from .inference import get_model, pick_device, upscale, WeightsNotFoundError, _eval_mode, _probe, _module_device
 
 # %% ../nbs/11a_bench.ipynb #54099a01
@@ -59,8 +59,8 @@ def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True):
     net = _bench_model(model, device)
     dev = _module_device(net)
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8))
-    x = img2tensor(img)[None].to(dev)
-    xc = x.contiguous(memory_format=torch.channels_last)
+    x = img2tensor(img)[None].to(dev)                       # dense NCHW
+    xc = channels_last(x)                                   # dense NHWC: a fresh copy with a true batch stride
     lows = ['bf16', 'fp16'] if dev.type == 'cuda' else ['bf16']
     fns = {'bare fp32 NCHW': _bare(net, x, 'fp32', dev), 'bare fp32 channels_last': _bare(net, xc, 'fp32', dev)}
     fns.update({f'bare {p} channels_last': _bare(net, xc, p, dev) for p in lows})

@@ -23,6 +23,11 @@ COMMAND_MODULES = {'upscale': 'srgan_nb.upscale_cli', 'export': 'srgan_nb.export
 PLUGINS = {'srgan_nb.train': ['srgan_nb.variant']}  # modules that register architectures, upsamplers and GANs, imported first
 
 # %% ../nbs/11_cli.ipynb #d33b0796
+def _needs_extras(cmd, dep):
+    "The exit code and one line for a command whose module needs a package that a light install lacks."
+    print(f'srgan_nb {cmd}: needs the {dep} package, which comes with the training extras: pip install "srgan_nb[train]"', file=sys.stderr)
+    return 2
+
 def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
     "The `srgan_nb` argument parser with every sub-command of `commands` registered."
     p = argparse.ArgumentParser(prog='srgan_nb',
@@ -33,10 +38,17 @@ def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
         for plug in PLUGINS.get(mod_name, ()):     # registered before the command lists its choices
             try: importlib.import_module(plug)
             except ModuleNotFoundError as e:
-                if e.name != plug: raise
+                if e.name != plug and (e.name or '').startswith('srgan_nb'): raise   # a missing extra: the command says so below
         try: mod = importlib.import_module(mod_name)
         except ModuleNotFoundError as e:
             if e.name == mod_name: continue
+            if not (e.name or '').startswith('srgan_nb'):        # a light install: this command needs the extras
+                cmd = next(k for k, v in COMMAND_MODULES.items() if v == mod_name)
+                dep = e.name.split('.')[0]
+                stub = sub.add_parser(cmd, help=f'(needs {dep}: pip install "srgan_nb[train]")', add_help=False)
+                stub.add_argument('rest', nargs=argparse.REMAINDER)
+                stub.set_defaults(func=lambda args, cmd=cmd, dep=dep: _needs_extras(cmd, dep))
+                continue
             raise
         add = getattr(mod, fn_name, None)
         if add is not None: add(sub)

@@ -22,7 +22,7 @@ class ImageReadError(ValueError):
 def _to8bit(im):
     "Convert a high-bit-depth single-channel image (I;16*, I, F) to 8-bit L on purpose."
     a = np.asarray(im)
-    if im.mode == 'F': a = np.clip(a, 0, 255)
+    if im.mode == 'F': a = np.clip(a.astype(np.float64) * 255, 0, 255)   # float images hold [0, 1], everywhere in srgan_nb
     else: a = np.clip(a.astype(np.float64) / 257, 0, 255)
     return Image.fromarray(np.round(a).astype(np.uint8), 'L')
 
@@ -68,6 +68,8 @@ def open_image(path, check=None):
             try: im.load()
             except Image.DecompressionBombError as e: raise _bomb(path, e) from None
             except Exception as e: raise ImageReadError(f"{path}: truncated or corrupt image data ({type(e).__name__}: {e})") from None
+            if im.mode == 'F' and not np.isfinite(a := np.asarray(im)).all():
+                raise ImageReadError(f"{path}: {int((~np.isfinite(a)).sum())} NaN or infinite pixel value(s) in a float (mode F) image")
             return upright(im)
 
 def load_image(path, mode='RGB'):
@@ -113,7 +115,7 @@ def img2tensor(img):
     a = np.asarray(img)
     if a.dtype != np.uint8: raise TypeError(f"img2tensor expects 8-bit images, got {a.dtype}")
     if a.ndim == 2: a = a[..., None]
-    return torch.from_numpy(np.array(a)).permute(2, 0, 1).float().div_(255)
+    return torch.from_numpy(np.array(a)).permute(2, 0, 1).to(torch.float32, memory_format=torch.contiguous_format).div_(255)  # dense (C,H,W)
 
 def tensor2img(t):
     "Float tensor (C,H,W) or (1,C,H,W) in [0,1] -> PIL image (clamped, rounded)."

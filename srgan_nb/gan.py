@@ -15,9 +15,9 @@ from fastai.callback.core import Callback
 from fastai.vision.gan import GANLearner, FixedGANSwitcher, AdaptiveLoss
 from fastai.torch_core import set_seed, default_device
 from fastcore.foundation import L
-from .batches import sr_dls
+from .batches import sr_dls, skipped_images
 from .models import SRResNet, Discriminator, save_generator, load_generator
-from .losses import ContentLoss, make_content_loss
+from .losses import ContentLoss, make_content_loss, SumLoss, GridLoss
 from .metrics import PSNRMetric, DetailMetric
 from .learner import paper_adam, accelerate
 from .loop import fit_steps, lr_schedule, read_log, barrier
@@ -122,7 +122,7 @@ def get_gan(name):
     if name not in GANS: raise ValueError(f"unknown gan {name!r}; registered: {sorted(GANS)} (a plug-in module registers more when imported)")
     return GANS[name]
 
-def _paper_critic(cfg): return Discriminator(n_feats=cfg.critic_feats, n_dense=cfg.critic_dense)
+def _paper_critic(cfg): return Discriminator(n_feats=cfg.critic_feats, n_dense=cfg.critic_dense, blur=cfg.critic_blur)
 def _paper_learner(dls, generator, critic, content, cfg, **kwargs):
     return srgan_learner(dls, generator, critic, content, cfg.adv_weight, cfg.lr_gen, n_crit=cfg.n_crit or 1, vgg_weights=cfg.vgg_weights, **kwargs)
 register_gan('vanilla', _paper_critic, _paper_learner)
@@ -136,6 +136,7 @@ def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, s
     generator = SRResNet() if generator is None else generator
     kind = c.content_loss if content is None else getattr(content, 'kind', type(content).__name__)
     if content is None: content = make_content_loss(c.content_loss, c.vgg_weights)  # fails here without VGG19 weights
+    if c.grid_weight: content, kind = SumLoss({kind: (1., content), 'grid': (c.grid_weight, GridLoss())}), f'{kind}+{c.grid_weight:g}*grid'
     every = max(1, min(c.valid_every or steps, steps))
     dls = sr_dls(c.data, patch_size=c.patch_size, scale=generator.config['scale'], bs=c.batch_size, valid_pct=c.valid_pct,
                  valid_path=c.valid, epoch_len=2 * every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
@@ -156,6 +157,7 @@ def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, s
     fit_steps(learn, steps, out/'gan.ckpt', every, c.ckpt_every, 'gan', lr_schedule(c.lr_gen, 'step'), c.seed,
               batches_per_step=learn.batches_per_step, resume=c.resume, log_path=log, prev_rows=prev, meta=meta,
               get_gen=lambda l: l.model.generator, cbs=cbs, verbose=c.verbose, snapshot_dir=snaps)
+    if verbose and (msg := skipped_images(dls)): print(f"[gan] {msg}", flush=True)
     barrier()                    # process 0 has written the log and snapshots before anyone reads them
     gen, step, how = learn.model.generator, learn.step_loop.step, 'last step'
     if c.psnr_drop is not None:

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['SHIPPED', 'REACH_TOL', 'CPU_TILE_BYTES', 'pick_device', 'WeightsNotFoundError', 'weights_dir', 'shipped_weights',
            'Bicubic', 'interpolate_generators', 'clear_cache', 'get_model', 'receptive_radius', 'effective_reach',
-           'stamp_reach', 'tile_boxes', 'window_pixels', 'plan_tiles', 'self_ensemble', 'upscale']
+           'stamp_reach', 'tile_boxes', 'window_pixels', 'plan_tiles', 'self_ensemble', 'NonFiniteOutputError',
+           'upscale']
 
 # %% ../nbs/08_upscale.ipynb #379ea8bd
 import contextlib, copy, math, os, weakref
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 import srgan_nb
 from .models import load_generator
 from .images import MAX_OUTPUT_PIXELS, _as_image, _split, _pad_small, _canvas, _tile_in, _tile_out, _finish
-from .precision import resolve_precision, autocast
+from .precision import resolve_precision, autocast, dense
 
 # %% ../nbs/08_upscale.ipynb #95bd6276
 def _mps_ok():
@@ -304,7 +305,10 @@ def _d8_inv(y, k):
 
 def self_ensemble(net, x):
     "The mean of `net` over the 8 flips and 90-degree rotations of `x`, each turned back (Lim et al. 2017, EDSR+)."
-    return sum(_d8_inv(net(_d8(x, k)).float(), k) for k in range(8)) / 8
+    return sum(_d8_inv(net(dense(_d8(x, k))).float(), k) for k in range(8)) / 8   # a transpose is a view: made dense
+
+class NonFiniteOutputError(ValueError):
+    "The network produced NaN or infinite values: no image is returned (it would be black or garbage)."
 
 def upscale(image, model="srgan", alpha=None, tile=None, tile_pad=None, device=None, progress=False, precision='auto',
             ensemble=False, max_pixels=None):
@@ -327,12 +331,15 @@ def upscale(image, model="srgan", alpha=None, tile=None, tile_pad=None, device=N
         out = _canvas(mode, (W * s, H * s))
         it = boxes
         if progress and len(boxes) > 1:
-            from fastprogress.fastprogress import progress_bar
-            it = progress_bar(boxes); it.comment = f'{len(boxes)} tiles'
+            try: from fastprogress.fastprogress import progress_bar      # comes with the training extras (fastai)
+            except ImportError: progress_bar = None
+            if progress_bar is not None: it = progress_bar(boxes); it.comment = f'{len(boxes)} tiles'
         fwd = (lambda x: self_ensemble(net, x)) if ensemble else net
         with torch.inference_mode(), autocast(p, dev):
             for (y0, y1, x0, x1), (Y0, Y1, X0, X1) in it:
                 y = fwd(_tile_in(arr, div, (Y0, Y1, X0, X1), dev))
+                if not torch.isfinite(y).all(): raise NonFiniteOutputError(
+                    f"the network's output holds NaN or infinite values (precision {p}; try precision='fp32', or check the weights)")
                 y = y[0, :, (y0 - Y0) * s:(y1 - Y0) * s, (x0 - X0) * s:(x1 - X0) * s]
                 out.paste(_tile_out(y, mode), (x0 * s, y0 * s))
     return _finish(out, mode, a, (w * s, h * s))

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['VGG_CONTENT_LAYERS', 'CONTENT_KINDS', 'CONTENT_CHOICES', 'ContentLoss', 'adv_loss_g', 'adv_loss_d', 'tv_loss',
-           'PerceptualLoss', 'ssim_t', 'SSIMLoss', 'gradient_penalty', 'SumLoss', 'make_content_loss']
+           'PerceptualLoss', 'ssim_t', 'SSIMLoss', 'gradient_penalty', 'SumLoss', 'make_content_loss', 'GridLoss']
 
 # %% ../nbs/04_losses.ipynb #39dc6903
 import torch
@@ -150,3 +150,18 @@ def make_content_loss(spec='mse', vgg_weights='imagenet', rescale=1/12.75):
     if sum(k in VGG_CONTENT_LAYERS for _, k in terms) > 1 and not isinstance(vgg_weights, nn.Module):
         vgg_weights = load_vgg19(vgg_weights)                   # one backbone for all VGG terms
     return SumLoss({k: (w, ContentLoss(k, vgg_weights, rescale)) for w, k in terms})
+
+# %% ../nbs/04_losses.ipynb #83e5e876
+class GridLoss(nn.Module):
+    "Spread of the `period`**2 polyphase means of pred - target around their average (per image and channel, mean; summed over `periods`): a penalty on a pixel-grid pattern."
+    def __init__(self, periods=(2, 4)):
+        super().__init__()
+        self.periods = tuple(periods)
+    def forward(self, pred, target):
+        d, tot = (pred - target).float(), 0.
+        for p in self.periods:
+            n, c, h, w = d.shape
+            m = d[..., :h // p * p, :w // p * p].reshape(n, c, h // p, p, w // p, p).mean((2, 4))   # (N, C, p, p) phase means
+            tot = tot + (m - m.mean((-2, -1), keepdim=True)).pow(2).mean()
+        return tot
+    def extra_repr(self): return f"periods={self.periods}"

@@ -6,12 +6,12 @@
 __all__ = ['R', 'V', 'parse_kernel_sizes', 'TrainConfig', 'train_config', 'pretrain', 'plot_log']
 
 # %% ../nbs/06b_pretrain.ipynb #7c033041
-import argparse
+import argparse, math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 import torch
 from fastai.torch_core import set_seed
-from .batches import sr_dls
+from .batches import sr_dls, skipped_images
 from fastai.torch_core import rank_distrib
 from .models import save_generator, load_generator, make_generator
 from .losses import CONTENT_CHOICES
@@ -54,6 +54,8 @@ class TrainConfig:
     psnr_drop: float = _opt(None, "ship the SRGAN snapshot with the most fine detail (validation detail ratio <= 1) whose validation PSNR is at most DB below the starting generator's (default: the last step)", metavar='DB')
     critic_feats: int = _opt(64, 'channels of the first discriminator conv (doubling to 8x)', metavar='N')
     critic_dense: int = _opt(1024, "units of the discriminator's hidden dense layer", metavar='N')
+    critic_blur: bool = _opt(False, 'blur before each stride-2 conv of the discriminator (anti-aliased; --no-critic-blur: the paper\'s)', action=argparse.BooleanOptionalAction)
+    grid_weight: float = _opt(0., 'weight of the grid penalty (GridLoss: polyphase means of SR - HR, periods 2 and 4) added to the SRGAN content loss', metavar='F')
     init: str = _opt(None, 'start from this generator (.safetensors): stage 1 when --pregen-steps > 0 (a warm start), else stage 2', metavar='FILE')
     resume: bool = _opt(False, 'continue from the checkpoints in --out (same step counter, schedule and data stream)', action='store_true')
     seed: int = _opt(42, 'random seed (weights, crops, validation split)', metavar='N')
@@ -76,6 +78,18 @@ class TrainConfig:
     n_crit: int = _opt(None, 'critic updates per generator update (default: vanilla 1, wgan-gp 5)', V, metavar='N')
     gp_weight: float = _opt(10., 'WGAN-GP gradient penalty weight lambda', V, metavar='F')
     verbose: bool = field(default=False, metadata=dict(flag=False))   # one line per validation (the command line's report)
+
+    def __post_init__(self):
+        "Refuse settings no run can use (NaN or negative learning rates and weights, no steps at all), naming the flag."
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type is float and v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
+                raise ValueError(f"--{f.name.replace('_', '-')} must be a finite number, got {v!r}")
+        for k in ('lr_pre_gen', 'lr_gen', 'batch_size', 'patch_size', 'valid_every', 'ckpt_every', 'n_blocks', 'n_feats'):
+            if getattr(self, k) is not None and getattr(self, k) <= 0: raise ValueError(f"--{k.replace('_', '-')} must be positive, got {getattr(self, k)}")
+        for k in ('adv_weight', 'grid_weight', 'warmup', 'pregen_steps', 'steps', 'gp_weight', 'psnr_drop'):
+            if getattr(self, k) is not None and getattr(self, k) < 0: raise ValueError(f"--{k.replace('_', '-')} must be >= 0, got {getattr(self, k)}")
+        if not 0 < self.valid_pct < 1: raise ValueError(f"--valid-pct must be between 0 and 1, got {self.valid_pct}")
 
     def run_folder(self, who):
         "The run folder `out`, created; an error naming `who` when `data` or `out` is missing."
@@ -121,6 +135,7 @@ def pretrain(cfg=None, model=None, cbs=None, **kwargs):
     best = out/'srresnet_best.safetensors'
     fit_steps(learn, steps, out/'pretrain.ckpt', every, c.ckpt_every, 'pretrain', lr_schedule(c.lr_pre_gen, c.schedule, c.warmup),
               c.seed, resume=c.resume, best_path=best, log_path=out/'log.csv', meta=meta, cbs=cbs, verbose=c.verbose)
+    if c.verbose and rank_distrib() == 0 and (msg := skipped_images(dls)): print(f"[pretrain] {msg}", flush=True)
     barrier()                    # process 0 has written srresnet_best before anyone reads it
     gen, k = (load_generator(best) if best.exists() else learn.model), learn.checkpointer
     if rank_distrib() == 0:

@@ -13,7 +13,7 @@ import torch.distributed as dist
 from fastai.torch_core import rank_distrib
 from .models import load_generator, BUILDERS, UPSAMPLE_KINDS
 from .losses import make_content_loss, CONTENT_CHOICES
-from .loop import NonFiniteLossError, barrier
+from .loop import NonFiniteLossError, NoSpaceError, barrier
 from .pretrain import TrainConfig, train_config, pretrain
 from .gan import GANS, get_gan, train_srgan
 
@@ -74,7 +74,8 @@ def _train_main(args):
     from srgan_nb.loop import init_distributed
     from fastai.callback.progress import ProgressCallback
     from fastcore.basics import defaults
-    cfg = config_from_args(args)
+    try: cfg = config_from_args(args)
+    except ValueError as e: print(f"srgan_nb train: error: {e}", file=sys.stderr); return 2
     device = init_distributed(None if cfg.device == 'auto' else cfg.device)    # under torchrun: join the group
     cfg = train_config(cfg, verbose=True, device=device or cfg.device)
     rank = rank_distrib()
@@ -86,6 +87,8 @@ def _train_main(args):
         res = train(cfg)
     except NonFiniteLossError as e:
         print(f"srgan_nb train: stopped: {e}", file=sys.stderr); return 3
+    except NoSpaceError as e:
+        print(f"srgan_nb train: stopped: {str(e).splitlines()[-1].strip()}", file=sys.stderr); return 4
     except KeyboardInterrupt:
         print(f"srgan_nb train: interrupted; continue with the same command plus --resume", file=sys.stderr); return 130
     except (VGGWeightsError, FileNotFoundError, ValueError) as e:

@@ -6,10 +6,10 @@
 __all__ = ['upscale_command', 'add_upscale_command']
 
 # %% ../nbs/08a_upscale_cli.ipynb #8a1e4907
-import sys, time
+import errno, sys, tempfile, time
 from pathlib import Path
 from .data import image_files
-from .images import _FORMATS, _SUFFIXES, save_image
+from .images import _FORMATS, _SUFFIXES, save_image, check_quality, stale_temps
 from .inference import WeightsNotFoundError, _check_int, get_model, pick_device, upscale
 
 # %% ../nbs/08a_upscale_cli.ipynb #74b75104
@@ -40,6 +40,13 @@ def _plan(inputs, output, fmt=None, recursive=False):
             else: seen[key] = f; jobs.append((f, dst, None))
     return jobs, fmt
 
+def _check_writable(folder):
+    "Create `folder` if needed and make sure a file can be written in it, or raise an OSError naming it."
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder): pass
+    except OSError as e: raise OSError(f"{folder}: cannot write output files there ({e.strerror or e})") from None
+
 def _line(e):
     "An exception as one line of text."
     msg = ' '.join(str(e).split())
@@ -57,25 +64,38 @@ def upscale_command(args):
         jobs, fmt = _plan(args.inputs, args.output, args.format, args.recursive)
         if args.tile is not None: _check_int(args.tile, '--tile')
         if args.tile_pad is not None: _check_int(args.tile_pad, '--tile-pad')
+        try: check_quality(args.quality)
+        except ValueError as e: raise ValueError(f'--quality: {e}') from None
+        for folder in dict.fromkeys(dst.parent for _, dst, why in jobs if why is None): _check_writable(folder)
     except (ValueError, OSError, TypeError) as e:
         err(f'error: {_line(e)}'); return 2
     if not jobs: err(f"error: no image files in {' '.join(map(str, args.inputs))}" + ('' if args.recursive else ' (--recursive looks in sub-folders)')); return 2
-    n_ok = n_skip = n_fail = 0
-    for src, dst, why in jobs:
+    n_ok = n_skip = n_fail = n_stale = 0
+    for i, (src, dst, why) in enumerate(jobs):
         if why is None and dst.exists() and not args.overwrite:
             print(f'skip: {dst} exists (--overwrite replaces it)'); n_skip += 1; continue
         try:
             if why is not None: raise ValueError(f'{src}: {why}')
+            for t in stale_temps(dst): t.unlink(missing_ok=True); n_stale += 1   # left by a run that was killed mid-save
             t0 = time.time()
             im = upscale(src, net, tile=args.tile, tile_pad=args.tile_pad, device=dev, progress=sys.stdout.isatty(),
                          precision=args.precision, ensemble=args.ensemble)
             save_image(im, dst, fmt, args.quality)
-            print(f"{src} -> {dst} ({im.width}x{im.height}{', bicubic' if fallback else ''}, {time.time() - t0:.1f} s)")
+            note = ', 16-bit grey: PNG has no 32-bit or float grey' if fmt == 'png' and im.mode in ('I', 'F') else ''
+            print(f"{src} -> {dst} ({im.width}x{im.height}{', bicubic' if fallback else ''}{note}, {time.time() - t0:.1f} s)")
             n_ok += 1
-        except KeyboardInterrupt: raise
+        except KeyboardInterrupt:
+            err(f"interrupted: {n_ok} written (complete files only, nothing partial), {len(jobs) - i} not done; run the same command again to finish")
+            return 130
+        except OSError as e:
+            if e.errno != errno.ENOSPC: raise
+            err(f"error: no space left on the device while writing {dst}: free some space and run the same command again "
+                f"({n_ok} written and complete; nothing partial is left)")
+            return 1
         except Exception as e:
             msg = _line(e)
             err(f'error: {msg if msg.startswith(str(src)) else f"{src}: {msg}"}'); n_fail += 1
+    if n_stale: print(f"removed {n_stale} temporary file(s) left by an interrupted run")
     summary = f"{n_ok} written, {n_skip} skipped (already there), {n_fail} failed"
     (err if n_fail else print)(summary)
     if fallback is not None and n_ok:
