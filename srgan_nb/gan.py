@@ -122,7 +122,7 @@ def get_gan(name):
     if name not in GANS: raise ValueError(f"unknown gan {name!r}; registered: {sorted(GANS)} (a plug-in module registers more when imported)")
     return GANS[name]
 
-def _paper_critic(cfg): return Discriminator(n_feats=cfg.critic_feats, n_dense=cfg.critic_dense, blur=cfg.critic_blur)
+def _paper_critic(cfg): return Discriminator(n_feats=cfg.critic_feats, n_dense=cfg.critic_dense, blur=cfg.critic_blur, shift=cfg.critic_shift)
 def _paper_learner(dls, generator, critic, content, cfg, **kwargs):
     return srgan_learner(dls, generator, critic, content, cfg.adv_weight, cfg.lr_gen, n_crit=cfg.n_crit or 1, vgg_weights=cfg.vgg_weights, **kwargs)
 register_gan('vanilla', _paper_critic, _paper_learner)

@@ -151,7 +151,7 @@ def make_content_loss(spec='mse', vgg_weights='imagenet', rescale=1/12.75):
         vgg_weights = load_vgg19(vgg_weights)                   # one backbone for all VGG terms
     return SumLoss({k: (w, ContentLoss(k, vgg_weights, rescale)) for w, k in terms})
 
-# %% ../nbs/04_losses.ipynb #83e5e876
+# %% ../nbs/04_losses.ipynb #778e075f
 class GridLoss(nn.Module):
     "Spread of the `period`**2 polyphase means of pred - target around their average (per image and channel, mean; summed over `periods`): a penalty on a pixel-grid pattern."
     def __init__(self, periods=(2, 4)):

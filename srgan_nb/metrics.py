@@ -165,7 +165,7 @@ class DetailMetric(Metric):
     @property
     def name(self): return self._name
 
-# %% ../nbs/05_metrics.ipynb #a9930cc9
+# %% ../nbs/05_metrics.ipynb #8220ee99
 def checkerboard(x, period=2):
     "Amplitude of a `period`-periodic pattern in images (N,C,H,W) or (C,H,W): std of the means of the `period`**2 polyphase components."
     if x.dim() == 3: x = x[None]
@@ -185,7 +185,7 @@ def grid_ratio(sr, hr, period=4, border=4):
     "`grid_amplitude` of `sr` over that of `hr`: above 1, SR has more pattern locked to the pixel grid than the photo."
     return grid_amplitude(sr, period, border) / max(grid_amplitude(hr, period, border), 1e-9)
 
-# %% ../nbs/05_metrics.ipynb #dcd36b13
+# %% ../nbs/05_metrics.ipynb #d2ae9b35
 def _blur(y, sigma):
     "Gaussian blur (reflect padding) of a (N,1,H,W) float64 tensor."
     k = torch.from_numpy(_gauss_1d(2 * int(3 * sigma) + 1, sigma)).to(y)

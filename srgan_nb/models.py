@@ -46,7 +46,7 @@ def count_params(model):
     "Number of parameters of `model` (trainable or not)."
     return sum(p.numel() for p in model.parameters())
 
-# %% ../nbs/02_models.ipynb #50b0895f
+# %% ../nbs/02_models.ipynb #9eb6705f
 class Blur(nn.Module):
     "Fixed [1,2,1] x [1,2,1] / 16 blur of every channel (reflect padding): what makes a stride-2 conv after it anti-aliased (Zhang 2019)."
     def __init__(self):
@@ -59,9 +59,10 @@ class Blur(nn.Module):
 
 # %% ../nbs/02_models.ipynb #5c59db87
 class Discriminator(nn.Module):
-    "SRGAN discriminator: eight 3x3 convs (k3n64s1 ... k3n512s2), LeakyReLU(0.2), BN, pool to 6x6, dense `n_dense`, dense 1 logit; `blur`: a [1,2,1] blur before each stride-2 conv."
-    def __init__(self, in_ch=3, n_feats=64, n_dense=1024, bn=True, blur=False):
+    "SRGAN discriminator: eight 3x3 convs (k3n64s1 ... k3n512s2), LeakyReLU(0.2), BN, pool to 6x6, dense `n_dense`, dense 1 logit; `blur`: a [1,2,1] blur before each stride-2 conv; `shift`: in training, judge a crop at a random offset of 0..`shift` px."
+    def __init__(self, in_ch=3, n_feats=64, n_dense=1024, bn=True, blur=False, shift=0):
         super().__init__()
+        self.shift = shift
         layers, ni = [], in_ch
         for i in range(8):
             nf, stride = n_feats * 2**(i // 2), 1 + i % 2
@@ -73,7 +74,11 @@ class Discriminator(nn.Module):
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(ni * 36, n_dense), nn.LeakyReLU(0.2, inplace=True),
                                         nn.Linear(n_dense, 1))
 
-    def forward(self, x): return self.classifier(self.pool(self.features(x)))
+    def forward(self, x):
+        if self.shift and self.training:     # judge a random crop: the phase of the generator's pixel grid changes every call
+            oy, ox = (int(v) for v in torch.randint(self.shift + 1, (2,)))
+            x = x[..., oy:x.shape[-2] - self.shift + oy, ox:x.shape[-1] - self.shift + ox]
+        return self.classifier(self.pool(self.features(x)))
 
 # %% ../nbs/02_models.ipynb #877077c2
 ARCHS = {'srresnet': SRResNet}     # the 'arch' name in a weight file -> its generator class

@@ -55,6 +55,7 @@ class TrainConfig:
     critic_feats: int = _opt(64, 'channels of the first discriminator conv (doubling to 8x)', metavar='N')
     critic_dense: int = _opt(1024, "units of the discriminator's hidden dense layer", metavar='N')
     critic_blur: bool = _opt(False, 'blur before each stride-2 conv of the discriminator (anti-aliased; --no-critic-blur: the paper\'s)', action=argparse.BooleanOptionalAction)
+    critic_shift: int = _opt(0, 'in training, the discriminator judges a crop at a random offset of 0..N pixels per batch (N = scale - 1: the phase of the x4 pixel grid changes every time)', metavar='N')
     grid_weight: float = _opt(0., 'weight of the grid penalty (GridLoss: polyphase means of SR - HR, periods 2 and 4) added to the SRGAN content loss', metavar='F')
     init: str = _opt(None, 'start from this generator (.safetensors): stage 1 when --pregen-steps > 0 (a warm start), else stage 2', metavar='FILE')
     resume: bool = _opt(False, 'continue from the checkpoints in --out (same step counter, schedule and data stream)', action='store_true')
