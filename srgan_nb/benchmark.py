@@ -137,7 +137,7 @@ def print_paper_table(results):
 
 # %% ../nbs/05a_benchmark.ipynb #1c1bf1a9
 def compare_figure(img, upscalers, box=None, scale=4, size=3.):
-    "Figure 2 of the paper: the same zoomed `box` of each upscaler's SR of `img` and of the HR, PSNR/SSIM underneath."
+    "Figure 2 of the paper: the same zoomed `box` of each upscaler's SR of `img` and of the HR; under each, PSNR/SSIM, grid ratio (period 4) and texture error of the whole image."
     import matplotlib.pyplot as plt
     hr = modcrop(img if isinstance(img, Image.Image) else load_image(img), scale).convert('RGB')
     lr = bicubic_down(hr, scale)
@@ -151,8 +151,9 @@ def compare_figure(img, upscalers, box=None, scale=4, size=3.):
     for label, u in upscalers.items():
         sr = get_upscaler(u, scale)[1](lr)
         if sr.size != hr.size: raise ValueError(f"{label}: SR is {sr.width}x{sr.height} but HR is {hr.width}x{hr.height}")
-        panels.append((label, sr, f"{psnr(sr, hr, scale):.2f} dB / {ssim(sr, hr, scale):.4f}"))
-    panels.append(('HR (original)', hr, 'PSNR ∞ / SSIM 1'))
+        panels.append((label, sr, f"{psnr(sr, hr, scale):.2f} dB / {ssim(sr, hr, scale):.4f}\n"
+                                  f"grid {grid_ratio(sr, hr, 4, scale):.2f}x / texture err {texture_error(sr, hr, border=scale):.1f} dB"))
+    panels.append(('HR (original)', hr, 'PSNR ∞ / SSIM 1\ngrid 1x / texture err 0 dB'))
     fig, axs = plt.subplots(1, len(panels), figsize=(size * len(panels), size * 1.15), squeeze=False)
     for ax, (label, im, note) in zip(axs[0], panels):
         ax.imshow(np.asarray(im.crop(box)), interpolation='nearest')
