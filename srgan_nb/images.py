@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from .data import open_image, upright
+from .data import open_image, upright, _to8bit   # 16-bit, 32-bit and float grey to 8 bits, as training reads them
 from .models import atomic_write
 from .precision import channels_last
 
@@ -111,17 +111,12 @@ def _finish(out, mode, alpha, size):
 _FORMATS = {'png': 'PNG', 'jpg': 'JPEG', 'webp': 'WEBP'}
 _SUFFIXES = {'.png': 'png', '.jpg': 'jpg', '.jpeg': 'jpg', '.webp': 'webp'}
 
-def _to8(im):
-    "A 16-bit or float grey image as 8-bit L."
-    a = np.asarray(im).astype(np.float64)
-    return Image.fromarray(np.round(np.clip(a * 255 if im.mode == 'F' else a / 257, 0, 255)).astype(np.uint8))
-
 def _for_format(im, fmt):
     "`im` converted to something `fmt` ('png', 'jpg', 'webp') can store."
     if fmt == 'png' and im.mode in ('I', 'F'):    # PNG has no 32-bit or float grey: 16 bits (exact for upscale's 0..65535 'I' output)
         a = np.asarray(im).astype(np.float64) * (65535 if im.mode == 'F' else 1)
         if im.mode == 'F' or (a.min() >= 0 and a.max() <= 65535): return Image.fromarray(np.round(np.clip(a, 0, 65535)).astype(np.uint16))
-    if im.mode in ('I', 'F') or (fmt != 'png' and im.mode == 'I;16'): im = _to8(im)
+    if im.mode in ('I', 'F') or (fmt != 'png' and im.mode == 'I;16'): im = _to8bit(im)
     if fmt == 'jpg' and im.mode in ('RGBA', 'LA'):
         bg = Image.new('RGBA', im.size, (255, 255, 255, 255))
         im = Image.alpha_composite(bg, im.convert('RGBA')).convert('RGB' if im.mode == 'RGBA' else 'L')
