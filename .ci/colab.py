@@ -5,6 +5,7 @@
 
 Every notebook under nbs/ (index.ipynb and `_*` notebooks excepted) carries the cell as its first code cell after
 `#| default_exp` (or its very first cell when it exports nothing). It is visible: a learner sees what is installed.
+It also turns on the quick setting of srgan_nb.download (`slow` cells skipped, no download over QUICK_MAX_MB).
 """
 import configparser, json, sys
 from pathlib import Path
@@ -20,7 +21,9 @@ if 'google.colab' in sys.modules:
     home = os.environ.get('SRGAN_NB_HOME', '/content/srgan_nb')
     if not os.path.isdir(home): subprocess.run(['git', 'clone', '-q', repo, home], check=True)
     subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '-e', f'{{home}}[dev]'], check=True)
-    os.chdir(f'{{home}}/nbs'); sys.path.insert(0, home)'''
+    os.chdir(f'{{home}}/nbs'); sys.path.insert(0, home)
+    # the quick setting: cells flagged `slow` are skipped, as nbdev_test skips them (FULL = True runs them)
+    os.environ.setdefault('SRGAN_NB_QUICK', '1'); from srgan_nb.download import colab_quick_setting; colab_quick_setting()'''
 
 
 def cell_text(root=ROOT):

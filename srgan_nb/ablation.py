@@ -37,7 +37,7 @@ SWITCHES = {  # row name: what it changes from the baseline (srresnet, pixelshuf
 }
 
 def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=None, n_blocks=4, n_feats=32, bn=False,
-                 global_skip=True, lr=1e-3, adv_weight=1e-3, critic_feats=32, vgg_weights='imagenet', seed=42):
+                 global_skip=True, lr=1e-3, adv_weight=None, critic_feats=32, vgg_weights='imagenet', seed=42):
     "Train a generator with these switches for `steps` generator updates (`gan=None`: content loss only); returns (generator, learner)."
     set_seed(seed)
     gen = make_generator(arch, upsample, n_blocks=n_blocks, n_feats=n_feats, scale=dls.scale, bn=bn, global_skip=global_skip)

@@ -8,6 +8,7 @@ __all__ = ['GANS', 'CleanGANSteps', 'srgan_learner', 'SampleKeeper', 'plot_gan_l
 
 # %% ../nbs/07_gan.ipynb #cb510d08
 import warnings
+from dataclasses import replace
 from pathlib import Path
 import torch, torch.nn as nn
 from fastai.learner import Learner
@@ -17,7 +18,7 @@ from fastai.torch_core import set_seed, default_device
 from fastcore.foundation import L
 from .batches import sr_dls, skipped_images
 from .models import SRResNet, Discriminator, save_generator, load_generator
-from .losses import ContentLoss, make_content_loss, SumLoss, GridLoss
+from .losses import ContentLoss, make_content_loss, SumLoss, GridLoss, adv_weight_for
 from .metrics import PSNRMetric, DetailMetric
 from .learner import paper_adam, accelerate
 from .loop import fit_steps, lr_schedule, read_log, barrier
@@ -45,10 +46,11 @@ class CleanGANSteps(Callback):
         for p in frozen.parameters(): p.grad = None
 
 # %% ../nbs/07_gan.ipynb #b5abd337
-def srgan_learner(dls, generator, critic=None, content='mse', adv_weight=1e-3, lr=1e-4, switch_eval=True,
+def srgan_learner(dls, generator, critic=None, content='mse', adv_weight=None, lr=1e-4, switch_eval=True,
                   vgg_weights='imagenet', precision='auto', channels_last=None, cbs=None, metrics=None, critic_mode='train',
                   n_crit=1, **kwargs):
-    "fastai `GANLearner` for SRGAN: `content` loss + `adv_weight` x BCE adversarial loss, paper's Adam, `n_crit`:1 switching, validation PSNR and detail ratio."
+    "fastai `GANLearner` for SRGAN: `content` loss + `adv_weight` (default `adv_weight_for(content)`) x BCE adversarial loss, paper's Adam, `n_crit`:1 switching, validation PSNR and detail ratio."
+    if adv_weight is None: adv_weight = adv_weight_for(content)
     content = content if callable(content) else make_content_loss(content, vgg_weights)
     if isinstance(content, nn.Module): content = content.to(getattr(dls, 'device', None) or default_device())
     critic = Discriminator() if critic is None else critic
@@ -140,6 +142,7 @@ def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, s
     out, steps = c.run_folder('train_srgan'), c.steps
     generator = SRResNet() if generator is None else generator
     kind = c.content_loss if content is None else getattr(content, 'kind', type(content).__name__)
+    if c.adv_weight is None: c = replace(c, adv_weight=adv_weight_for(kind))   # notebook 04: the paper's balance for this content loss
     if content is None: content = make_content_loss(c.content_loss, c.vgg_weights)  # fails here without VGG19 weights
     if c.grid_weight: content, kind = SumLoss({kind: (1., content), 'grid': (c.grid_weight, GridLoss())}), f'{kind}+{c.grid_weight:g}*grid'
     every = max(1, min(c.valid_every or steps, steps))
@@ -176,6 +179,6 @@ def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, s
     if verbose: print(f"[gan] srgan.safetensors is step {step} ({how})", flush=True)
     if rank_distrib() == 0:
         save_generator(gen, out/'srgan.safetensors', half=False, stage='srgan', step=str(step), content=kind,
-                       adv_weight=str(c.adv_weight), chosen_by=how)
+                       adv_weight=str(meta['adv_weight']), chosen_by=how)
     barrier()
     return learn

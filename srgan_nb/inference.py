@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['SHIPPED', 'REACH_TOL', 'CPU_TILE_BYTES', 'TUNE_SIDES', 'pick_device', 'WeightsNotFoundError', 'weights_dir',
            'shipped_weights', 'Bicubic', 'interpolate_generators', 'clear_cache', 'get_model', 'receptive_radius',
-           'effective_reach', 'stamp_reach', 'tile_boxes', 'window_pixels', 'tuned_window', 'plan_tiles',
-           'self_ensemble', 'NonFiniteOutputError', 'upscale']
+           'effective_reach', 'stamp_reach', 'fold_bn', 'lean', 'tile_boxes', 'window_pixels', 'tuned_window',
+           'plan_tiles', 'self_ensemble', 'NonFiniteOutputError', 'upscale']
 
 # %% ../nbs/08_upscale.ipynb #379ea8bd
 import contextlib, copy, json, math, os, time, weakref
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 import srgan_nb
 from .models import load_generator
 from .images import MAX_OUTPUT_PIXELS, _as_image, _split, _pad_small, _canvas, _tile_in, _tile_out, _finish
-from .precision import resolve_precision, autocast, dense, channels_last, cached_measure
+from .precision import resolve_precision, autocast, dense, channels_last, cached_measure, _DTYPES
 
 # %% ../nbs/08_upscale.ipynb #95bd6276
 def _mps_ok():
@@ -55,7 +55,8 @@ def shipped_weights(name):
     p = weights_dir()/f'{name}.safetensors'
     if not p.is_file():
         e = WeightsNotFoundError(f"no trained {name!r} weights in this build of srgan_nb: {p} is missing. Train a generator "
-            f"(`srgan_nb train`, notebooks 06_pretrain and 07_gan) and pass its file, e.g. model='runs/.../generator.safetensors', "
+            f"(`srgan_nb train --out OUT`, notebooks 06b_pretrain and 07_gan) and pass the file it writes, e.g. "
+            f"model='OUT/srgan.safetensors' (or OUT/srresnet.safetensors, OUT/srresnet_best.safetensors), "
             f"or set SRGAN_NB_WEIGHTS to a folder holding srresnet.safetensors and srgan.safetensors")
         e.model, e.path = name, str(p)
         raise e
@@ -245,6 +246,42 @@ def stamp_reach(path, tol=REACH_TOL):
     save_generator(g, path, half=half, reach=str(reach), reach_tol=str(tol), **meta)
     return reach
 
+# %% ../nbs/08_upscale.ipynb #9c4cb98e
+def fold_bn(net):
+    "A copy of `net` in eval mode with each `BatchNorm2d` that follows a `Conv2d` in an `nn.Sequential` folded into the convolution (and replaced by `nn.Identity`)."
+    net = copy.deepcopy(net).eval()
+    for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
+        for i in range(1, len(seq)):
+            c, bn = seq[i - 1], seq[i]
+            if not (isinstance(c, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.running_var is not None): continue
+            with torch.no_grad():
+                k = (bn.running_var + bn.eps).rsqrt()
+                if bn.affine: k = k * bn.weight
+                b = c.bias if c.bias is not None else torch.zeros_like(bn.running_mean)
+                shift = (b - bn.running_mean) * k + (bn.bias if bn.affine else 0)
+                c.weight.mul_(k.reshape(-1, 1, 1, 1))
+                c.bias = nn.Parameter(shift, requires_grad=False)
+            seq[i] = nn.Identity()
+    return net
+
+_LEAN = weakref.WeakKeyDictionary()
+
+def _weights_key(net):
+    "What the weights of `net` are now: each parameter's storage, version counter, dtype and device."
+    return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in net.parameters())
+
+def lean(net, precision='fp32'):
+    "The inference copy of generator `net` that `upscale` runs: BatchNorm folded (`fold_bn`), channels-last weights, cast once to `precision` ('fp32', 'bf16', 'fp16'); cached until `net`'s weights change."
+    if hasattr(net, 'probe_info') or next(net.parameters(), None) is None: return net   # a wrapped runtime, or no weights
+    key = (precision, _weights_key(net))
+    got = _LEAN.get(net)
+    if got is not None and got[0] == key: return got[1]
+    m = fold_bn(net).to(memory_format=torch.channels_last)
+    if precision != 'fp32': m = m.to(_DTYPES[precision])
+    for q in m.parameters(): q.requires_grad_(False)
+    _LEAN[net] = (key, m)
+    return m
+
 # %% ../nbs/08_upscale.ipynb #460da492
 def tile_boxes(h, w, tile, pad=0):
     "Tiles of `tile` (a side, or (height, width)) covering an `h`x`w` image as (inner, outer) boxes (y0, y1, x0, x1); outer = inner grown by `pad`, clipped."
@@ -279,16 +316,22 @@ def tuned_window(model, precision='fp32', device='cpu', pad=0, sides=TUNE_SIDES)
     dev, limit = pick_device(device), window_pixels(net, precision, device)
     if dev.type != 'cpu': return limit                  # GPUs: the biggest window that fits is the fastest
     def measure():
-        best = (0., None)
-        with torch.inference_mode(), _eval_mode(net), autocast(precision, dev):
-            for s in sides:
-                if s * s > limit or s <= 2 * pad + 8: continue
-                x = channels_last(torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0)))
-                net(x)                                    # warm-up: oneDNN picks its kernels for this shape
-                t = min(_seconds(lambda: net(x)) for _ in range(2))
-                best = max(best, ((s - 2 * pad) ** 2 / t, s * s))
-        return best[1]
-    px = cached_measure(f"window {_arch_key(net)} {precision} pad {pad} <= {limit}", measure)
+        run, dt = lean(net, precision), _DTYPES.get(precision, torch.float32)   # what upscale runs
+        if run is net: dt = torch.float32
+        cands = sorted({s for s in sides if s * s <= limit} | ({math.isqrt(limit)} if any(s * s > limit for s in sides) else set()))
+        speed = {}
+        with torch.inference_mode(), (autocast(precision, dev) if run is net else contextlib.nullcontext()):
+            for s in cands:
+                if s <= 2 * pad + 8: continue
+                x = channels_last(torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0))).to(dt)
+                t1 = _seconds(lambda: run(x))             # warm-up: oneDNN picks its kernels for this shape
+                k = max(1, math.ceil(0.2 / max(t1, 1e-6)))  # time at least 0.2 s of work per try: small windows are noisy
+                t = min(_seconds(lambda: [run(x) for _ in range(k)]) for _ in range(2)) / k
+                speed[s] = (s - 2 * pad) ** 2 / t         # useful input pixels per second (the margin is recomputed)
+        if not speed: return None
+        top = max(speed.values())                        # the largest window within 3 % of the fastest: fewer tiles
+        return max(s for s, v in speed.items() if v >= 0.97 * top) ** 2
+    px = cached_measure(f"window v2 {_arch_key(net)} {precision} pad {pad} <= {limit}", measure)
     return min(px, limit) if px else limit
 
 def _seconds(f):
@@ -362,10 +405,12 @@ def upscale(image, model="srgan", alpha=None, tile=None, tile_pad=None, device=N
             try: from fastprogress.fastprogress import progress_bar      # comes with the training extras (fastai)
             except ImportError: progress_bar = None
             if progress_bar is not None: it = progress_bar(boxes); it.comment = f'{len(boxes)} tiles'
-        fwd = (lambda x: self_ensemble(net, x)) if ensemble else net
-        with torch.inference_mode(), autocast(p, dev):
+        run = lean(net, p)                    # BN folded, weights cast once: no autocast needed
+        dt = _DTYPES.get(p, torch.float32) if run is not net else torch.float32
+        fwd = (lambda x: self_ensemble(run, x)) if ensemble else run
+        with torch.inference_mode(), (autocast(p, dev) if run is net else contextlib.nullcontext()):
             for (y0, y1, x0, x1), (Y0, Y1, X0, X1) in it:
-                y = fwd(_tile_in(arr, div, (Y0, Y1, X0, X1), dev))
+                y = fwd(_tile_in(arr, div, (Y0, Y1, X0, X1), dev).to(dt))
                 if not torch.isfinite(y).all(): raise NonFiniteOutputError(
                     f"the network's output holds NaN or infinite values (precision {p}; try precision='fp32', or check the weights)")
                 y = y[0, :, (y0 - Y0) * s:(y1 - Y0) * s, (x0 - X0) * s:(x1 - X0) * s]

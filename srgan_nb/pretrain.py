@@ -50,7 +50,7 @@ class TrainConfig:
     lr_gen: float = _opt(1e-4, 'SRGAN learning rate for the first half; the second half uses a tenth', metavar='F')
     content_loss: str = _opt('mse', "SRGAN content loss: mse, vgg22, vgg54 (paper's Table 1) or ssim, vgg11, ssim+vgg11 (modified SRGAN); vgg* need VGG19 weights", choices=CONTENT_CHOICES)
     vgg_weights: str = _opt('imagenet', "VGG19 weights for vgg11/vgg22/vgg54: 'imagenet' (torchvision's, downloaded once) or a local vgg19-dcbb9e9d.pth (or env SRGAN_NB_VGG19)", metavar='FILE')
-    adv_weight: float = _opt(1e-3, 'weight of the adversarial loss in the generator loss', metavar='F')
+    adv_weight: float = _opt(None, "weight of the adversarial loss in the generator loss (default: the paper's 1e-3 at its content-loss scale, 2.5e-4 with mse on [0,1] images, 1e-3 with vgg22/vgg54; notebook 04's adv_weight_for)", metavar='F')
     psnr_drop: float = _opt(None, "ship the SRGAN snapshot with the most fine detail (validation detail ratio <= 1) whose validation PSNR is at most DB below the starting generator's (default: the last step)", metavar='DB')
     critic_feats: int = _opt(64, 'channels of the first discriminator conv (doubling to 8x)', metavar='N')
     critic_dense: int = _opt(1024, "units of the discriminator's hidden dense layer", metavar='N')
