@@ -11,6 +11,8 @@ from pathlib import Path
 from .data import image_files
 from .images import _FORMATS, _SUFFIXES, save_image, check_quality, stale_temps
 from .inference import WeightsNotFoundError, _check_int, get_model, pick_device, upscale
+from .export import ENGINES, engine_for
+from .precision import resolve_precision
 
 # %% ../nbs/08a_upscale_cli.ipynb #74b75104
 def _plan(inputs, output, fmt=None, recursive=False):
@@ -61,13 +63,14 @@ def upscale_command(args):
         dev = pick_device(args.device)
         try: net = get_model(args.model, dev, args.alpha)
         except WeightsNotFoundError as e: fallback, net = e, get_model('bicubic', dev)
+        net = engine_for(net, args.engine, resolve_precision(args.precision, dev), dev)   # notebook 08b
         jobs, fmt = _plan(args.inputs, args.output, args.format, args.recursive)
         if args.tile is not None: _check_int(args.tile, '--tile')
         if args.tile_pad is not None: _check_int(args.tile_pad, '--tile-pad')
         try: check_quality(args.quality)
         except ValueError as e: raise ValueError(f'--quality: {e}') from None
         for folder in dict.fromkeys(dst.parent for _, dst, why in jobs if why is None): _check_writable(folder)
-    except (ValueError, OSError, TypeError) as e:
+    except (ValueError, OSError, TypeError, ImportError) as e:
         err(f'error: {_line(e)}'); return 2
     if not jobs: err(f"error: no image files in {' '.join(map(str, args.inputs))}" + ('' if args.recursive else ' (--recursive looks in sub-folders)')); return 2
     n_ok = n_skip = n_fail = n_stale = 0
@@ -118,6 +121,9 @@ def add_upscale_command(subparsers):
     p.add_argument('--precision', default='auto', choices=['auto', 'fp32', 'bf16', 'fp16'],
                    help='arithmetic (default auto: fp16 on CUDA, bf16 on a CPU where it measures faster, else fp32)')
     p.add_argument('--ensemble', action='store_true', help='average the 8 flips/rotations (EDSR+ self-ensemble): a little better, 8x slower')
+    p.add_argument('--engine', choices=ENGINES, default='torch',
+                   help="runtime (default torch; openvino or onnxruntime run the exported ONNX on the CPU in float32; "
+                        "auto: OpenVINO where it is installed and measures faster here, else torch)")
     p.add_argument('--format', choices=list(_FORMATS), default=None, help='output format for folders (default png; a file output uses its extension)')
     p.add_argument('--quality', type=int, default=95, help='jpg/webp quality (default 95)')
     p.add_argument('--recursive', action='store_true', help='also upscale the images in sub-folders of folder inputs')
