@@ -6,7 +6,7 @@ nbs = Path(__file__).resolve().parent.parent/'nbs'
 draws_re = re.compile(r'plt\.|imshow|subplots|show_batch|show_images|compare_figure|plot_log|\.show\(')
 bad, leaks = [], []
 leak = re.compile(r'(?<![\w.:/~])/(?:[\w.-]+/){2,}|shared/data|\.venv|site-packages'
-                  r'|runs/release|srresnet_v1|\bgit [0-9a-f]{7,40}\b|first release|previous release')   # and internal run names
+                  r'|\.cache/torch/|runs/release|srresnet_v1|\bgit [0-9a-f]{7,40}\b|first release|previous release')   # and internal run names
 for f in sorted(nbs.glob('*.ipynb')):
     code = [c for c in json.loads(f.read_text())['cells'] if c['cell_type'] == 'code']
     for c in code:
