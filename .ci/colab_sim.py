@@ -30,7 +30,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ['00_data', '08_upscale']
 COLAB_PACKAGES = 'torch torchvision fastai matplotlib pandas pillow ipython ipykernel'.split()
-DIRECTIVE = re.compile(r'^\s*#\s*\|(.*)$')
 
 # Colab's kernel has `google.colab` imported. Attach the stub to a real `google` namespace package (protobuf, ...)
 # when there is one; else make `google` a package whose path lets packages installed later (protobuf) import.
@@ -63,15 +62,10 @@ def check(what, rc, out, lines=60):
 
 
 def directives(src):
-    "nbdev directives in the leading comment lines of a cell: {'slow': [], 'eval': ['false'], ...}."
-    res = {}
-    for line in src.splitlines():
-        if not line.strip(): continue
-        m = DIRECTIVE.match(line)
-        if not m: break
-        words = m.group(1).replace(':', ': ').split()
-        if words: res[words[0].rstrip(':').lower()] = [w.lower() for w in words[1:]]
-    return res
+    "nbdev directives in the leading comment lines of a cell: {'slow': [], 'eval': ['false'], ...} (srgan_nb.download's parser)."
+    if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
+    from srgan_nb.download import _directives
+    return _directives(src)
 
 
 def to_script(nb, flags):
@@ -90,7 +84,7 @@ UNKNOWN = object()        # an argument that is not a literal: the check cannot 
 @functools.cache
 def quick_rule():
     "(quick_skip, DATASETS, QUICK_MAX_MB) of the repository's srgan_nb.download: the rule the Colab set-up cell turns on."
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
     from srgan_nb.download import quick_skip, DATASETS, QUICK_MAX_MB
     return quick_skip, DATASETS, QUICK_MAX_MB
 

@@ -61,12 +61,11 @@ def conv_limit(net, precision='bf16', device='cpu', side=256, n=3):
 
 BF16_MIN_BENCH = 0.5   # bf16 rows are left out where the probe measures bf16 at under half of float32's speed
 
-def _engines(net, low_ok, openvino, compile):
+def _engines(net, low_ok, openvino):
     "Runtimes other than eager PyTorch to put beside it: {label: callable module}, and notes on what was left out."
     fns, notes = {}, []
-    from srgan_nb.export import export_onnx, load_onnx, load_openvino
-    d = Path(tempfile.mkdtemp(prefix='srgan_nb_bench_'))
-    f = export_onnx(net, d/'g.onnx')
+    from srgan_nb.export import cached_onnx, load_onnx, load_openvino
+    f = cached_onnx(net)                                  # exported once (notebook 08b), as `engine_for` uses it
     fns['onnxruntime fp32'] = load_onnx(f)
     if openvino:
         try:
@@ -106,7 +105,7 @@ def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=T
                      "each new window shape compiles again, so upscale() does not use it")
         fns['bare torch.compile fp32 channels_last'] = _bare(cn, xc, 'fp32', dev)
     if onnx and dev.type == 'cpu':
-        eng, more = _engines(net, bool(lows), openvino, compile)
+        eng, more = _engines(net, bool(lows), openvino)
         notes += more
         xn = x.cpu()
         for k, m in eng.items():

@@ -40,6 +40,13 @@ def export_onnx(model, path, opset=18, example_size=32):
     return atomic_write(path, write, mode=0o644)
 
 # %% ../nbs/08b_export.ipynb #2db8cd7c
+def _take_meta(m, md, path):
+    "Set the tiling facts `export_onnx` wrote (`md`, a dict) on runtime module `m`: `probe_info`, `meta`, `config`."
+    if md.get('producer') != 'srgan_nb': raise ValueError(f"{path}: not written by srgan_nb's export_onnx (no tiling metadata)")
+    m.probe_info = (int(md['scale']), int(md['radius']), float(md['elems']))
+    m.meta = {'reach': md['reach'], 'reach_tol': md['reach_tol']}
+    m.config = json.loads(md.get('config') or '{}')
+
 class OnnxGenerator(nn.Module):
     "An ONNX generator file run by onnxruntime, as a module mapping (N,3,h,w) tensors in [0,1] to (N,3,sh,sw)."
     def __init__(self, path, threads=None):
@@ -50,11 +57,8 @@ class OnnxGenerator(nn.Module):
         self.path = Path(path)
         try: self.session = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
         except Exception as e: raise ValueError(f"{path}: not an ONNX model onnxruntime can run ({str(e)[:200]})") from e
-        md = self.session.get_modelmeta().custom_metadata_map
-        if md.get('producer') != 'srgan_nb': raise ValueError(f"{path}: not written by srgan_nb's export_onnx (no tiling metadata)")
-        self.probe_info = (int(md['scale']), int(md['radius']), float(md['elems']))
-        self.meta = {'reach': md['reach'], 'reach_tol': md['reach_tol']}
-        self.config, self.precision = json.loads(md.get('config') or '{}'), 'fp32'
+        _take_meta(self, self.session.get_modelmeta().custom_metadata_map, path)
+        self.precision = 'fp32'
         self.input_name = self.session.get_inputs()[0].name
     def forward(self, x):
         y = self.session.run(None, {self.input_name: x.detach().float().cpu().contiguous().numpy()})[0]
@@ -71,9 +75,7 @@ def _onnx_meta(path):
     import onnx
     try: m = onnx.load(str(path), load_external_data=False)
     except Exception as e: raise ValueError(f"{path}: not an ONNX model ({str(e)[:200]})") from e
-    md = {p.key: p.value for p in m.metadata_props}
-    if md.get('producer') != 'srgan_nb': raise ValueError(f"{path}: not written by srgan_nb's export_onnx (no tiling metadata)")
-    return md
+    return {p.key: p.value for p in m.metadata_props}
 
 class OpenVinoGenerator(nn.Module):
     "An ONNX generator file compiled by OpenVINO for the CPU, as a module mapping (N,3,h,w) tensors in [0,1] to (N,3,sh,sw); `precision` 'fp32' or 'bf16' (OpenVINO's inference precision hint)."
@@ -82,7 +84,7 @@ class OpenVinoGenerator(nn.Module):
         if precision not in ('fp32', 'bf16'): raise ValueError(f"OpenVINO precision must be fp32 or bf16, not {precision!r}")
         try: import openvino as ov
         except ImportError as e: raise ImportError('running a generator with OpenVINO needs the openvino package: pip install openvino') from e
-        md = _onnx_meta(path)
+        _take_meta(self, _onnx_meta(path), path)         # before compiling: a foreign file fails fast
         self.path, self.precision = Path(path), 'fp32'       # what upscale feeds it: float32 tensors
         cfg = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
         if threads: cfg['INFERENCE_NUM_THREADS'] = int(threads)
@@ -90,9 +92,6 @@ class OpenVinoGenerator(nn.Module):
         self.compiled = core.compile_model(core.read_model(str(path)), 'CPU', cfg)
         self.engine_precision = 'bf16' if str(self.compiled.get_property('INFERENCE_PRECISION_HINT')) == 'bf16' else 'fp32'
         self.request = self.compiled.create_infer_request()
-        self.probe_info = (int(md['scale']), int(md['radius']), float(md['elems']))
-        self.meta = {'reach': md['reach'], 'reach_tol': md['reach_tol']}
-        self.config = json.loads(md.get('config') or '{}')
     def forward(self, x):
         y = self.request.infer({0: x.detach().float().cpu().contiguous().numpy()})[0]
         return torch.from_numpy(np.array(y))                 # a copy: the request reuses its output buffer

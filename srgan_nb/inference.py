@@ -282,6 +282,12 @@ def lean(net, precision='fp32'):
     _LEAN[net] = (key, m)
     return m
 
+def _runner(net, precision, device):
+    "(module, input dtype, context) that run `net` in `precision`: `lean`'s copy on inputs of its dtype, or `net` itself under autocast."
+    run = lean(net, precision)
+    if run is net: return net, torch.float32, autocast(precision, device)
+    return run, _DTYPES.get(precision, torch.float32), contextlib.nullcontext()
+
 # %% ../nbs/08_upscale.ipynb #460da492
 def tile_boxes(h, w, tile, pad=0):
     "Tiles of `tile` (a side, or (height, width)) covering an `h`x`w` image as (inner, outer) boxes (y0, y1, x0, x1); outer = inner grown by `pad`, clipped."
@@ -316,11 +322,10 @@ def tuned_window(model, precision='fp32', device='cpu', pad=0, sides=TUNE_SIDES)
     dev, limit = pick_device(device), window_pixels(net, precision, device)
     if dev.type != 'cpu': return limit                  # GPUs: the biggest window that fits is the fastest
     def measure():
-        run, dt = lean(net, precision), _DTYPES.get(precision, torch.float32)   # what upscale runs
-        if run is net: dt = torch.float32
+        run, dt, cast = _runner(net, precision, dev)     # what upscale runs
         cands = sorted({s for s in sides if s * s <= limit} | ({math.isqrt(limit)} if any(s * s > limit for s in sides) else set()))
         speed = {}
-        with torch.inference_mode(), (autocast(precision, dev) if run is net else contextlib.nullcontext()):
+        with torch.inference_mode(), cast:
             for s in cands:
                 if s <= 2 * pad + 8: continue
                 x = channels_last(torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0))).to(dt)
@@ -405,10 +410,9 @@ def upscale(image, model="srgan", alpha=None, tile=None, tile_pad=None, device=N
             try: from fastprogress.fastprogress import progress_bar      # comes with the training extras (fastai)
             except ImportError: progress_bar = None
             if progress_bar is not None: it = progress_bar(boxes); it.comment = f'{len(boxes)} tiles'
-        run = lean(net, p)                    # BN folded, weights cast once: no autocast needed
-        dt = _DTYPES.get(p, torch.float32) if run is not net else torch.float32
+        run, dt, cast = _runner(net, p, dev)  # BN folded, weights cast once: no autocast needed
         fwd = (lambda x: self_ensemble(run, x)) if ensemble else run
-        with torch.inference_mode(), (autocast(p, dev) if run is net else contextlib.nullcontext()):
+        with torch.inference_mode(), cast:
             for (y0, y1, x0, x1), (Y0, Y1, X0, X1) in it:
                 y = fwd(_tile_in(arr, div, (Y0, Y1, X0, X1), dev).to(dt))
                 if not torch.isfinite(y).all(): raise NonFiniteOutputError(
