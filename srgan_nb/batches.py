@@ -137,7 +137,7 @@ class SRDataLoader(TfmdDL):
 # %% ../nbs/00b_batches.ipynb #d759693f
 def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_path=None, degradation='bicubic',
            mode='crop', size=384, epoch_len=None, seed=42, num_workers=0, device=None, sigma=None):
-    "fastai `DataLoaders` of (LR, HR) float batches in [0,1] from folder(s) of HR images."
+    "fastai `DataLoaders` of (LR, HR) float batches in [0,1] from folder(s) of HR images; `degradation` 'bicubic', 'gaussian', 'real' or a callable."
     files = image_files(path_or_paths)
     if not files: raise ValueError(f"no image files in {path_or_paths}")
     if valid_path is not None: train_f, valid_f = files, image_files(valid_path)
@@ -146,11 +146,16 @@ def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_pa
         shuffled = files.copy(); random.Random(seed).shuffle(shuffled)
         n_valid = min(len(files) - 1, max(1, round(valid_pct * len(files))))
         valid_f, train_f = sorted(shuffled[:n_valid]), sorted(shuffled[n_valid:])
-    kw = dict(patch_size=patch_size, scale=scale, degradation=degradation, mode=mode, size=size, sigma=sigma)
-    train_ds = SRDataset(train_f, train=True, **kw)
+    kw = dict(patch_size=patch_size, scale=scale, mode=mode, size=size, sigma=sigma)
+    train_kind = valid_kind = degradation
+    if degradation == 'real':                   # notebook 12: random real-photo faults; validation drawn once, seeded
+        from .degrade import RealDegradation
+        real = RealDegradation(scale=scale)
+        train_kind, valid_kind = real.images(), real.images(seed=seed)
+    train_ds = SRDataset(train_f, train=True, degradation=train_kind, **kw)
     train_ds.epoch_len = epoch_len or max(len(train_ds.files), bs)
     train_ds.seed = seed
-    valid_ds = SRDataset(valid_f, train=False, **kw)
+    valid_ds = SRDataset(valid_f, train=False, degradation=valid_kind, **kw)
     dls = DataLoaders.from_dsets(train_ds, valid_ds, bs=bs, num_workers=num_workers, device=device, dl_type=SRDataLoader)
     dls.scale, dls.patch_size = scale, train_ds.p
     return dls

@@ -147,13 +147,13 @@ def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, s
     if c.grid_weight: content, kind = SumLoss({kind: (1., content), 'grid': (c.grid_weight, GridLoss())}), f'{kind}+{c.grid_weight:g}*grid'
     every = max(1, min(c.valid_every or steps, steps))
     dls = sr_dls(c.data, patch_size=c.patch_size, scale=generator.config['scale'], bs=c.batch_size, valid_pct=c.valid_pct,
-                 valid_path=c.valid, epoch_len=2 * every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
+                 valid_path=c.valid, degradation=c.degradation, epoch_len=2 * every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
     set_seed(c.seed)
     if critic is None: critic = make_critic(c)
     learn = make_learner(dls, generator, critic, content, c, switch_eval=switch_eval, critic_mode=critic_mode,
                          precision=c.precision, channels_last=c.channels_last_flag, path=out)
     meta = dict(model=generator.config, critic=f'{type(critic).__name__}: {sum(p.numel() for p in critic.parameters())} parameters',
-                content=kind, adv_weight=c.adv_weight, lr=c.lr_gen, bs=c.batch_size, patch_size=c.patch_size)
+                content=kind, adv_weight=c.adv_weight, lr=c.lr_gen, bs=c.batch_size, patch_size=c.patch_size, degradation=c.degradation)
     log = out/'log.csv'
     prev = [r for r in read_log(log) if r['phase'] != 'gan'] if log.exists() else []
     snaps, verbose = None, c.verbose and rank_distrib() == 0

@@ -34,14 +34,18 @@ def _device(learn):
     return torch.device(getattr(learn.dls, 'device', None) or default_device())
 
 class DeviceMixedPrecision(MixedPrecision):
-    "fastai's `MixedPrecision`, autocasting on the learner's own device type (fastai's autocasts on CUDA only)."
+    "fastai's `MixedPrecision` on the learner's own device type (fastai's autocasts and scales on CUDA only): bf16, or fp16 with loss scaling."
     name = 'mixed_precision'
     def before_fit(self):
         kind = _device(self.learn).type
         with warnings.catch_warnings():   # fastai builds a CUDA autocast first, which warns on a machine without CUDA
             if kind != 'cuda': warnings.filterwarnings('ignore', message='.*CUDA is not available.*')
             super().before_fit()
-        if kind != 'cuda': self.autocast = torch.autocast(kind, dtype=torch.bfloat16 if self.amp_mode == AMPMode.BF16 else torch.float16)
+        if kind != 'cuda':
+            fp16 = self.amp_mode == AMPMode.FP16
+            self.autocast = torch.autocast(kind, dtype=torch.float16 if fp16 else torch.bfloat16)
+            # fp16's range ends at 65504: its gradients need loss scaling on any device (GradScaler runs on a CPU too)
+            self.learn.scaler = torch.amp.GradScaler(kind, **{**self.kwargs, 'enabled': fp16})
     def after_loss(self):
         super().after_loss()
         # a loss that came out of autocast in 16 bits (a GAN's critic term on a CPU) is summed and logged in float32
@@ -51,7 +55,6 @@ def accelerate(learn, precision='auto', channels_last=None):
     "Add mixed precision (`precision`: 'auto'|'fp32'|'fp16'|'bf16') and channels_last (default: on with 16-bit or CUDA) to `learn`."
     dev = _device(learn)
     p = getattr(learn, 'precision', None) or resolve_precision(precision, dev, cuda='bf16')
-    if p == 'fp16' and dev.type != 'cuda': raise ValueError(f"precision 'fp16' trains with loss scaling on CUDA only; use 'bf16' or 'fp32' on {dev.type}")
     if p != 'fp32' and not hasattr(learn, 'mixed_precision'): learn.add_cb(DeviceMixedPrecision(amp_mode=p))
     learn.precision = p
     if (p != 'fp32' or dev.type == 'cuda') if channels_last is None else channels_last:

@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['LOG_FIELDS', 'epoch_seed', 'StepLoop', 'lr_schedule', 'StepScheduler', 'NonFiniteLossError', 'NoSpaceError',
-           'NaNGuard', 'atomic_save', 'load_checkpoint', 'rng_states', 'set_rng_states', 'Checkpointer', 'write_log',
-           'read_log', 'fit_steps', 'world_size', 'barrier', 'init_distributed', 'dist_timeout', 'DistributedSteps']
+           'NaNGuard', 'loss_parts', 'atomic_save', 'load_checkpoint', 'rng_states', 'set_rng_states', 'Checkpointer',
+           'write_log', 'read_log', 'fit_steps', 'world_size', 'barrier', 'init_distributed', 'dist_timeout',
+           'DistributedSteps']
 
 # %% ../nbs/06a_loop.ipynb #aa52ce7d
 import contextlib, datetime, errno, os, csv, math, time, random, warnings, zlib
@@ -94,10 +95,30 @@ class NaNGuard(Callback):
     def before_fit(self): self.error = None
     def after_loss(self):
         if not self.training or torch.isfinite(self.learn.loss_grad).all(): return
-        loop = getattr(self.learn, 'step_loop', None)
-        where = f' at step {loop.step + 1} of {loop.total} ({loop.phase})' if loop else f' at iteration {self.train_iter}'
-        self.error = f"loss is {self.learn.loss_grad.float().mean().item()}{where}: training stopped before the update"
+        loop, gt = getattr(self.learn, 'step_loop', None), getattr(self.learn, 'gan_trainer', None)
+        tags = ([loop.phase] if loop else []) + ([] if gt is None else ['generator update' if gt.gen_mode else 'critic update'])
+        where = f' at step {loop.step + 1} of {loop.total}' if loop else f' at iteration {self.train_iter}'
+        where += f" ({', '.join(tags)})" if tags else ''
+        loss = self.learn.loss_grad.float().mean().item()
+        self.error = f"loss is {loss}{where}{_bad_terms(self.learn)}: training stopped before the update"
         raise CancelFitException()
+
+def loss_parts(learn):
+    "The last value of every named loss term of `learn`: the `parts` dicts kept by its loss modules and callbacks."
+    lf, found = learn.loss_func, []
+    for o in [lf, getattr(lf, 'gen_loss_func', None), getattr(lf, 'crit_loss_func', None)]:
+        if isinstance(o, nn.Module): found += list(o.modules())
+        elif o is not None: found.append(o)
+    res = {}
+    for o in found + list(learn.cbs):
+        parts = getattr(o, 'parts', None)
+        if isinstance(parts, dict): res.update({k: v for k, v in parts.items() if torch.is_tensor(v)})
+    return res
+
+def _bad_terms(learn):
+    "'; non-finite loss term(s) ...' for the NaN guard's message, or '' when no term records it."
+    bad = {k: v.float().mean().item() for k, v in loss_parts(learn).items() if not torch.isfinite(v).all()}
+    return '; non-finite loss term(s): ' + ', '.join(f'{k} = {v}' for k, v in bad.items()) if bad else ''
 
 # %% ../nbs/06a_loop.ipynb #67259e93
 def atomic_save(obj, path):

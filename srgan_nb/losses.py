@@ -28,22 +28,30 @@ class ContentLoss(nn.Module):
         self.vgg = VGGFeatures((self.layer,), weights=vgg_weights) if self.layer else None
 
     def forward(self, pred, target):
-        if self.kind == 'mse': return F.mse_loss(pred, target)
-        if self.kind == 'l1': return F.l1_loss(pred, target)
+        v = self._value(pred, target)
+        self.parts = {self.kind: v.detach()}                     # the last value, for the NaN guard's message
+        return v
+
+    def _value(self, pred, target):
+        # every loss value in float32, also under autocast: a 16-bit mean of small squared errors loses its digits
+        if self.kind == 'mse': return F.mse_loss(pred.float(), target.float())
+        if self.kind == 'l1': return F.l1_loss(pred.float(), target.float())
         if self.kind == 'ssim': return 1 - ssim_t(pred, target)
-        fp = self.vgg(pred)[self.layer]
+        fp = self.vgg(pred)[self.layer]                          # features in the autocast precision (fast) ...
         with torch.no_grad(): ft = self.vgg(target)[self.layer]
-        return F.mse_loss(fp * self.rescale, ft * self.rescale)
+        return F.mse_loss(fp.float() * self.rescale, ft.float() * self.rescale)   # ... their distance in float32
 
     def extra_repr(self): return f"kind={self.kind!r}" + (f", layer={self.layer!r}, rescale={self.rescale:.5g}" if self.layer else '')
 
 # %% ../nbs/04_losses.ipynb #48711b2f
 def adv_loss_g(fake_logits):
-    "Non-saturating generator loss -log D(G(x)) = BCE-with-logits(fake_logits, 1), batch mean."
+    "Non-saturating generator loss -log D(G(x)) = BCE-with-logits(fake_logits, 1), batch mean (in float32)."
+    fake_logits = fake_logits.float()          # a 16-bit logit from autocast: the log and the mean in float32
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 def adv_loss_d(real_logits, fake_logits):
-    "Discriminator loss: mean of BCE-with-logits(real_logits, 1) and BCE-with-logits(fake_logits, 0)."
+    "Discriminator loss: mean of BCE-with-logits(real_logits, 1) and BCE-with-logits(fake_logits, 0) (in float32)."
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()
     return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) +
             F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))) / 2
 
@@ -90,10 +98,15 @@ def ssim_t(x, y, window_size=11, sigma=1.5, data_range=1., reduction='mean', K1=
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction must be 'mean' or 'none', not {reduction!r}")
     single = x.dim() == 3
     if single: x, y = x[None], y[None]
-    x, y = x.float(), y.float()                                        # variances in fp16 would be too coarse
     n, c, h, w = x.shape
     if h < window_size or w < window_size:
         raise ValueError(f"ssim_t: images ({h}x{w}) are smaller than the {window_size}x{window_size} window")
+    with torch.autocast(x.device.type, enabled=False):                 # in float32 even inside autocast:
+        return _ssim_f32(x.float(), y.float(), window_size, sigma, data_range, reduction, K1, K2, single)
+
+def _ssim_f32(x, y, window_size, sigma, data_range, reduction, K1, K2, single):
+    "The body of `ssim_t`, in float32: variances are differences of nearly equal means, which 16 bits cannot resolve."
+    n, c, h, w = x.shape
     g = _gauss_window(window_size, sigma, x.device, x.dtype)
     stats = torch.cat([x, y, x * x, y * y, x * y], 1)                 # filter the 5 maps in one pass
     stats = F.conv2d(stats, g.view(1, 1, -1, 1).expand(5 * c, 1, -1, 1), groups=5 * c)
@@ -116,11 +129,12 @@ class SSIMLoss(nn.Module):
 # %% ../nbs/04_losses.ipynb #a246d7b5
 def gradient_penalty(critic, real, fake):
     "WGAN-GP: mean over the batch of (||grad critic(x_hat)||_2 - 1)^2 at random interpolates x_hat (multiply by lambda yourself)."
-    real, fake = real.detach(), fake.detach()
+    real, fake = real.detach().float(), fake.detach().float()
     eps = torch.rand(real.shape[0], *[1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    grad, = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)
-    return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+    with torch.autocast(real.device.type, enabled=False):             # the penalty's second-order graph in float32
+        grad, = torch.autograd.grad(critic(x_hat).float().sum(), x_hat, create_graph=True)
+        return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
 # %% ../nbs/04_losses.ipynb #4e962889
 CONTENT_CHOICES = ('mse', 'l1', 'ssim', 'vgg22', 'vgg54', 'vgg11', 'ssim+vgg11')

@@ -43,6 +43,7 @@ class TrainConfig:
     steps: int = _opt(1000, 'SRGAN steps, one critic + one generator update each (paper: 2e5); 0 = pretrain only', metavar='N')
     batch_size: int = _opt(16, 'images per batch (per process under torchrun)', metavar='N')
     patch_size: int = _opt(96, 'HR crop size in pixels (LR is patch/scale)', metavar='N')
+    degradation: str = _opt('bicubic', "how LR inputs are made: the paper's bicubic, gaussian, or real (random blur, resize, noise and JPEG; notebook 12)", choices=['bicubic', 'gaussian', 'real'])
     scale: int = _opt(4, 'upscaling factor', choices=[2, 4, 8])
     n_blocks: int = _opt(16, 'residual blocks in SRResNet (B)', metavar='N')
     n_feats: int = _opt(64, 'feature channels in SRResNet', metavar='N')
@@ -120,7 +121,7 @@ def pretrain(cfg=None, model=None, cbs=None, **kwargs):
     out, steps = c.run_folder('pretrain'), c.pregen_steps
     every = max(1, min(c.valid_every or steps, steps))
     dls = sr_dls(c.data, patch_size=c.patch_size, scale=c.scale, bs=c.batch_size, valid_pct=c.valid_pct, valid_path=c.valid,
-                 epoch_len=every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
+                 degradation=c.degradation, epoch_len=every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
     set_seed(c.seed)
     if model is None:
         model = make_generator(c.arch, c.upsample, n_blocks=c.n_blocks, n_feats=c.n_feats, scale=c.scale, bn=c.bn,
@@ -132,7 +133,7 @@ def pretrain(cfg=None, model=None, cbs=None, **kwargs):
         model.load_state_dict(src.state_dict())
     learn = sr_learner(dls, model, loss=c.pixel_loss, lr=c.lr_pre_gen, precision=c.precision, channels_last=c.channels_last_flag, path=out)
     meta = dict(model=model.config, loss=c.pixel_loss, lr=c.lr_pre_gen, schedule=c.schedule, warmup=c.warmup, bs=c.batch_size,
-                patch_size=c.patch_size, precision=learn.precision, init=None if c.init is None else str(c.init))
+                patch_size=c.patch_size, degradation=c.degradation, precision=learn.precision, init=None if c.init is None else str(c.init))
     best = out/'srresnet_best.safetensors'
     fit_steps(learn, steps, out/'pretrain.ckpt', every, c.ckpt_every, 'pretrain', lr_schedule(c.lr_pre_gen, c.schedule, c.warmup),
               c.seed, resume=c.resume, best_path=best, log_path=out/'log.csv', meta=meta, cbs=cbs, verbose=c.verbose)

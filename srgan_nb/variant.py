@@ -134,8 +134,8 @@ class Critic(nn.Module):
 
 # %% ../nbs/10_variant.ipynb #e96a1c05
 def wgan_critic_loss(real_pred, fake_pred):
-    "WGAN critic loss (minimised): mean score of fakes - mean score of reals; the gradient penalty is added by `GradientPenalty`."
-    return fake_pred.mean() - real_pred.mean()
+    "WGAN critic loss (minimised): mean score of fakes - mean score of reals (in float32); the gradient penalty is added by `GradientPenalty`."
+    return fake_pred.float().mean() - real_pred.float().mean()
 
 class GenLoss(nn.Module):
     "`GANLearner` generator loss (fake_pred, output, target): content + `adv_weight` x adversarial ('vanilla': BCE-with-logits, 'wgan': -mean score)."
@@ -148,19 +148,20 @@ class GenLoss(nn.Module):
 
     def forward(self, fake_pred, output, target):
         c = self.content(output, target)
-        a = adv_loss_g(fake_pred) if self.adv == 'vanilla' else -fake_pred.mean()
+        a = adv_loss_g(fake_pred) if self.adv == 'vanilla' else -fake_pred.float().mean()
         self.parts = {'content': c.detach(), 'adv': a.detach()}
         return c + self.adv_weight * a
 
 class GradientPenalty(Callback):
     "fastai callback for `GANLearner`: in critic steps add `lam` x `gradient_penalty`(critic, real, fake) to the loss (WGAN-GP)."
     order = 15  # after MixedPrecision (10) leaves autocast, before NaNGuard (20)
-    def __init__(self, lam=10.): self.lam, self.penalties = lam, []
+    def __init__(self, lam=10.): self.lam, self.penalties, self.parts = lam, [], {}
     def before_fit(self): self.hook = hook_output(self.learn.model.generator, detach=True)
     def after_fit(self): self.hook.remove()
     def after_loss(self):
         if not self.training or self.learn.gan_trainer.gen_mode: return
         gp = gradient_penalty(self.learn.model.critic, self.learn.xb[0], self.hook.stored)
+        self.parts = {'gradient penalty': gp.detach()}        # for the NaN guard's message
         self.learn.loss_grad = self.learn.loss_grad + self.lam * gp
         self.learn.loss = self.learn.loss_grad.detach().clone()
         self.penalties.append(gp.item())
