@@ -39,7 +39,7 @@ def model_upscaler(model, device=None):
     return up
 
 # %% ../nbs/05a_benchmark.ipynb #ec5dc3df
-MODEL_NAMES = ('bicubic', 'nearest', 'srresnet', 'srgan')
+MODEL_NAMES = ('bicubic', 'nearest', 'srresnet', 'srgan', 'real-srresnet', 'real-srgan')
 
 def get_upscaler(upscaler, scale=4, device=None):
     "`(name, PIL -> PIL callable)` for a model name, a generator file, an `nn.Module` or a callable."
@@ -50,7 +50,7 @@ def get_upscaler(upscaler, scale=4, device=None):
     s = str(upscaler)
     if s == 'bicubic': return s, partial(bicubic_upscaler, scale=scale)
     if s == 'nearest': return s, partial(nearest_upscaler, scale=scale)
-    if s in ('srresnet', 'srgan'):
+    if s in MODEL_NAMES[2:]:
         try: from srgan_nb.inference import upscale, get_model
         except ImportError as e: raise ImportError(f"model {s!r} needs srgan_nb.inference, which cannot be imported ({e})") from e
         net = get_model(s, device)  # loads the shipped weights now: a missing file fails here, not image by image
@@ -69,12 +69,19 @@ def _is_gray(path):
 
 QUALITY_COLUMNS = ('psnr', 'ssim', 'detail', 'grid2', 'grid4', 'texture')
 
-def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None, extra=None):
-    "PSNR/SSIM (Y, border = `scale`), detail ratio, grid ratios at periods 2 and 4, texture error (notebook 05), seconds and `extra` columns ({name: f(sr, hr, lr)}) of `upscaler` per image of each folder, with a mean row per set."
+def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None, extra=None, degradation=None, seed=0):
+    "PSNR/SSIM (Y, border = `scale`), detail ratio, grid ratios at periods 2 and 4, texture error (notebook 05), seconds and `extra` columns ({name: f(sr, hr, lr)}) of `upscaler` per image of each folder, with a mean row per set; `degradation`: a fault of notebook 12 on the LR (then a `blocks` column: JPEG blockiness)."
     name, up = get_upscaler(upscaler, scale, device)
     folders = [folder_or_folders] if isinstance(folder_or_folders, (str, Path)) else list(folder_or_folders)
     if not folders: raise ValueError("evaluate: no folder given")
     crop = scale if crop_border is None else crop_border
+    if degradation is not None:                # notebook 12: real-photo faults (JPEG, noise, blur) on the LR input
+        from .degrade import fault_lr, check_fault
+        from .metrics import blockiness
+        check_fault(degradation)
+        make_lr = partial(fault_lr, name=degradation, scale=scale, seed=seed)
+        extra = {**(extra or {}), 'blocks': lambda sr, hr, lr: blockiness(sr, period=8 * scale)}
+    else: make_lr = partial(bicubic_down, scale=scale)
     rows = []
     for folder in map(Path, folders):
         if not folder.is_dir(): raise FileNotFoundError(f"{folder}: no such folder")
@@ -84,7 +91,7 @@ def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None
         for f in files:
             where = f"{folder.name}/{f.relative_to(folder)}"
             hr = modcrop(load_image(f), scale)
-            lr = bicubic_down(hr, scale)
+            lr = make_lr(hr)
             t0 = time.perf_counter()
             sr = up(lr)
             dt = time.perf_counter() - t0
@@ -189,7 +196,7 @@ def format_results(df):
 def evaluate_command(args):
     "Run `srgan_nb evaluate` from parsed arguments: print the table, write the CSV if asked; return the exit code."
     try:
-        df = evaluate(args.model, args.dirs, scale=args.scale)
+        df = evaluate(args.model, args.dirs, scale=args.scale, degradation=args.degradation, seed=args.seed)
         print(format_results(df))
         if args.csv: print(f"wrote {write_csv(df, args.csv)}")
     except (OSError, ValueError, TypeError, ImportError) as e:
@@ -208,13 +215,19 @@ def add_evaluate_command(subparsers):
         epilog='examples (DATA is a folder holding Set5 and Set14, OUT the --out folder of `srgan_nb train`):\n'
                '  srgan_nb evaluate DATA/Set5\n'
                '  srgan_nb evaluate DATA/Set5 DATA/Set14 --model srgan --csv srgan.csv\n'
-               '  srgan_nb evaluate DATA/Set5 --model OUT/srresnet.safetensors',
+               '  srgan_nb evaluate DATA/Set5 --model OUT/srresnet.safetensors\n'
+               '  srgan_nb evaluate DATA/Set5 --model real-srresnet --degradation jpeg50',
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('dirs', nargs='+', metavar='DIR', help='folder(s) of HR images; each folder is one set (e.g. Set5)')
     p.add_argument('--model', default='bicubic', metavar='MODEL',
-                   help="bicubic | nearest | srresnet | srgan (shipped weights) | PATH to a generator .safetensors "
+                   help="bicubic | nearest | srresnet | srgan | real-srresnet | real-srgan (shipped weights) | PATH to a generator .safetensors "
                         "file written by save_generator (default: bicubic)")
     p.add_argument('--scale', type=int, default=4, help='upscaling factor, also the border removed (default: 4)')
     p.add_argument('--csv', metavar='FILE', help='also write the table (full precision) to this CSV file')
+    p.add_argument('--degradation', metavar='FAULT', help="a real-photo fault on the LR after the bicubic downsample "
+                   "(notebook 12): clean, jpeg90, jpeg75, jpeg50 (any jpegQ), noise5, noise10 (std in grey levels), blur "
+                   "(before the downsample, std 1.5 HR px), mix (blur + noise 5 + JPEG 70), real (a seeded draw of the "
+                   "training mix); adds a 'blocks' column (JPEG blockiness of the output)")
+    p.add_argument('--seed', type=int, default=0, help='seed of the random faults (noise, real; default: 0)')
     p.set_defaults(func=evaluate_command)
     return p

@@ -60,6 +60,7 @@ def srgan_learner(dls, generator, critic=None, content='mse', adv_weight=None, l
                 weights_gen=(adv_weight, 1.), switch_eval=switch_eval, show_img=False, opt_func=paper_adam, lr=lr,
                 metrics=[PSNRMetric(), DetailMetric()] if metrics is None else metrics, cbs=L(CleanGANSteps(critic_mode)) + L(cbs), **kwargs)
     learn.batches_per_step = n_crit + 1      # batches per generator update, for `fit_steps`
+    learn.loss_modules = [content] if isinstance(content, nn.Module) else []   # their `parts` name a failing term
     return accelerate(learn, precision, channels_last)
 
 # %% ../nbs/07_gan.ipynb #4d0c3351

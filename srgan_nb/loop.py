@@ -26,7 +26,7 @@ def epoch_seed(seed, phase, epoch):
 
 class StepLoop(Callback):
     "Count optimiser steps across runs: epochs of `every` steps, RNGs seeded per epoch, training stops at `total`."
-    order = 90
+    order = 55   # before the progress bar (60) measures the epoch: `before_train` sets its length
     def __init__(self, total, every=None, seed=42, phase='pretrain', batches_per_step=1, step=0):
         self.total, self.seed, self.phase, self.bps, self.step = total, seed, phase, batches_per_step, step
         self.every = max(1, min(every or total, total))
@@ -106,13 +106,16 @@ class NaNGuard(Callback):
 def loss_parts(learn):
     "The last value of every named loss term of `learn`: the `parts` dicts kept by its loss modules and callbacks."
     lf, found = learn.loss_func, []
-    for o in [lf, getattr(lf, 'gen_loss_func', None), getattr(lf, 'crit_loss_func', None)]:
+    # fastai's GANLearner.from_learners wraps the content loss in a closure: srgan_learner lists it in `loss_modules`
+    for o in [lf, getattr(lf, 'gen_loss_func', None), getattr(lf, 'crit_loss_func', None), *getattr(learn, 'loss_modules', ())]:
         if isinstance(o, nn.Module): found += list(o.modules())
         elif o is not None: found.append(o)
     res = {}
     for o in found + list(learn.cbs):
         parts = getattr(o, 'parts', None)
-        if isinstance(parts, dict): res.update({k: v for k, v in parts.items() if torch.is_tensor(v)})
+        if not isinstance(parts, dict): continue
+        for k, v in parts.items():     # a term kept by a sum and by its part: the non-finite value wins
+            if torch.is_tensor(v) and (k not in res or not torch.isfinite(v).all()): res[k] = v
     return res
 
 def _bad_terms(learn):

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['psnr_metric', 'rgb2y', 'psnr', 'ssim', 'PSNRMetric', 'detail_energy', 'detail_ratio', 'DetailMetric', 'checkerboard',
-           'grid_amplitude', 'grid_ratio', 'band_energy', 'texture_error']
+           'grid_amplitude', 'grid_ratio', 'band_energy', 'texture_error', 'blockiness']
 
 # %% ../nbs/05_metrics.ipynb #8c8d8474
 import numpy as np, torch
@@ -209,3 +209,17 @@ def texture_error(sr, hr, block=16, border=4, floor=1.):
     es, eh = band_energy(sr, block, border), band_energy(hr, block, border)
     if es.shape != eh.shape: raise ValueError(f"texture_error: sr and hr differ in size ({tuple(es.shape)} vs {tuple(eh.shape)} blocks)")
     return float((10 * torch.log10((es + floor) / (eh + floor))).abs().mean())
+
+# %% ../nbs/05_metrics.ipynb #d3a34da0
+def blockiness(img, period=32, border=0):
+    "Mean |luma step| across the edges of a `period`-px grid (8 x the scale: the input's JPEG blocks) over the mean step elsewhere; ~1 without blocks."
+    a, _ = _to_batch(img)
+    y = _y(a)[:, 0]
+    if border: y = y[:, border:-border, border:-border]
+    h, w = y.shape[-2:]
+    if min(h, w) < 2 * period: raise ValueError(f"blockiness: the image ({w}x{h}) must be at least two blocks ({2 * period} px) wide and high")
+    dx, dy = np.abs(np.diff(y, axis=2)), np.abs(np.diff(y, axis=1))   # steps between columns j, j+1 and rows i, i+1
+    ex, ey = (np.arange(1, n) % period == 0 for n in (w, h))          # the step ends on a grid line
+    edge = np.concatenate([dx[:, :, ex].ravel(), dy[:, ey, :].ravel()])
+    inner = np.concatenate([dx[:, :, ~ex].ravel(), dy[:, ~ey, :].ravel()])
+    return float(edge.mean() / max(inner.mean(), 1e-6))

@@ -113,7 +113,8 @@ def add_upscale_command(subparsers):
                               description='Upscale image files or folders 4x. Bad inputs are reported and skipped; exit code 1 if any failed.')
     p.add_argument('inputs', nargs='+', metavar='INPUT', help='image files or folders')
     p.add_argument('-o', '--output', required=True, help='output file (one input file) or folder')
-    p.add_argument('--model', default='srgan', help="srgan (default), srresnet, bicubic, or a generator file (.safetensors) from training")
+    p.add_argument('--model', default='srgan', help="srgan (default), srresnet, real-srgan, real-srresnet (for JPEG, noisy or blurred photos: notebook 12), bicubic, "
+                                              "or a generator file (.safetensors) from training")
     p.add_argument('--alpha', type=float, default=None, help='blend SRResNet (0) and SRGAN (1) weights')
     p.add_argument('--tile', type=int, default=None, help='tile size in input pixels (default: automatic; 0: no tiling)')
     p.add_argument('--tile-pad', type=int, default=None, help="tile overlap in input pixels (default: the model's measured effective reach)")
