@@ -149,7 +149,7 @@ def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_pa
     kw = dict(patch_size=patch_size, scale=scale, mode=mode, size=size, sigma=sigma)
     train_kind = valid_kind = degradation
     if degradation == 'real':                   # notebook 12: random real-photo faults; validation drawn once, seeded
-        from .degrade import RealDegradation
+        from srgan_nb.degrade import RealDegradation
         real = RealDegradation(scale=scale)
         train_kind, valid_kind = real.images(), real.images(seed=seed)
     train_ds = SRDataset(train_f, train=True, degradation=train_kind, **kw)

@@ -76,8 +76,8 @@ def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None
     if not folders: raise ValueError("evaluate: no folder given")
     crop = scale if crop_border is None else crop_border
     if degradation is not None:                # notebook 12: real-photo faults (JPEG, noise, blur) on the LR input
-        from .degrade import fault_lr, check_fault
-        from .metrics import blockiness
+        from srgan_nb.degrade import fault_lr, check_fault
+        from srgan_nb.metrics import blockiness
         check_fault(degradation)
         make_lr = partial(fault_lr, name=degradation, scale=scale, seed=seed)
         extra = {**(extra or {}), 'blocks': lambda sr, hr, lr: blockiness(sr, period=8 * scale)}

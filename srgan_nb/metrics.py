@@ -211,15 +211,18 @@ def texture_error(sr, hr, block=16, border=4, floor=1.):
     return float((10 * torch.log10((es + floor) / (eh + floor))).abs().mean())
 
 # %% ../nbs/05_metrics.ipynb #d3a34da0
-def blockiness(img, period=32, border=0):
-    "Mean |luma step| across the edges of a `period`-px grid (8 x the scale: the input's JPEG blocks) over the mean step elsewhere; ~1 without blocks."
+def blockiness(img, period=32, border=0, phase=None):
+    "Mean |luma step| across the edges of a `period`-px grid (8 x the scale: the input's JPEG blocks) over the mean step at the other positions of the same `phase` (default period // 8: the scale); ~1 without blocks."
     a, _ = _to_batch(img)
     y = _y(a)[:, 0]
     if border: y = y[:, border:-border, border:-border]
     h, w = y.shape[-2:]
     if min(h, w) < 2 * period: raise ValueError(f"blockiness: the image ({w}x{h}) must be at least two blocks ({2 * period} px) wide and high")
+    ph = phase or max(1, period // 8)
     dx, dy = np.abs(np.diff(y, axis=2)), np.abs(np.diff(y, axis=1))   # steps between columns j, j+1 and rows i, i+1
-    ex, ey = (np.arange(1, n) % period == 0 for n in (w, h))          # the step ends on a grid line
+    kx, ky = np.arange(1, w), np.arange(1, h)                          # where each step ends
+    # an x4 upscale has its own period-4 structure: compare block edges with steps of the same phase only
+    ex, ey, ox, oy = kx % period == 0, ky % period == 0, kx % ph == 0, ky % ph == 0
     edge = np.concatenate([dx[:, :, ex].ravel(), dy[:, ey, :].ravel()])
-    inner = np.concatenate([dx[:, :, ~ex].ravel(), dy[:, ~ey, :].ravel()])
+    inner = np.concatenate([dx[:, :, ox & ~ex].ravel(), dy[:, oy & ~ey, :].ravel()])
     return float(edge.mean() / max(inner.mean(), 1e-6))
