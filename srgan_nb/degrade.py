@@ -6,7 +6,7 @@
 __all__ = ['RESIZE_MODES', 'FAULTS', 'gaussian_kernel', 'sinc_kernel', 'blur', 'resize', 'gaussian_noise', 'poisson_noise',
            'jpeg', 'RealDegradation', 'apply_steps', 'check_fault', 'fault_lr']
 
-# %% ../nbs/12_real_photos.ipynb #c4c56a4e
+# %% ../nbs/12_real_photos.ipynb #e57f01bc
 import io, math, re, zlib
 from dataclasses import dataclass
 import numpy as np, torch
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from PIL import Image
 from .data import img2tensor, tensor2img, modcrop, bicubic_down
 
-# %% ../nbs/12_real_photos.ipynb #bd260c56
+# %% ../nbs/12_real_photos.ipynb #f8ef15d2
 def _grid(size):
     "Coordinates (x, y) of a `size`x`size` kernel, centred on 0, as float64."
     if size < 1 or size % 2 == 0: raise ValueError(f"kernel size must be odd and positive, got {size}")
@@ -33,7 +33,7 @@ def gaussian_kernel(size=21, sigma=1., sigma2=None, theta=0., beta=2., plateau=F
     k = 1 / (1 + d2 ** (beta / 2)) if plateau else torch.exp(-0.5 * d2 ** (beta / 2))
     return (k / k.sum()).float()
 
-# %% ../nbs/12_real_photos.ipynb #c70a1d2b
+# %% ../nbs/12_real_photos.ipynb #c8bd9ae9
 def sinc_kernel(size=21, cutoff=math.pi / 2):
     "A circular low-pass (2-D sinc, `cutoff` in radians per pixel, pi = no filtering) kernel summing to 1: ringing like a sharpened or resampled image."
     if not 0 < cutoff <= math.pi: raise ValueError(f"cutoff must be in (0, pi], got {cutoff}")
@@ -43,7 +43,7 @@ def sinc_kernel(size=21, cutoff=math.pi / 2):
     k = torch.where(r == 0, torch.full_like(r, cutoff ** 2 / (4 * math.pi)), k)
     return (k / k.sum()).float()
 
-# %% ../nbs/12_real_photos.ipynb #979711ca
+# %% ../nbs/12_real_photos.ipynb #8abc6c49
 def blur(x, kernel):
     "Images `x` (N,C,H,W) filtered by `kernel` (k,k) or one kernel per image (N,k,k), reflect padding."
     n, c, h, w = x.shape
@@ -54,7 +54,7 @@ def blur(x, kernel):
     xp = F.pad(x.reshape(1, n * c, h, w), (p, p, p, p), mode=mode)
     return F.conv2d(xp, k.repeat_interleave(c, 0)[:, None], groups=n * c).reshape(n, c, h, w)
 
-# %% ../nbs/12_real_photos.ipynb #e7cf07a2
+# %% ../nbs/12_real_photos.ipynb #f7ca6052
 RESIZE_MODES = ('area', 'bilinear', 'bicubic')
 
 def resize(x, size, mode='bicubic'):
@@ -63,7 +63,7 @@ def resize(x, size, mode='bicubic'):
     if mode == 'area': return F.interpolate(x, size=size, mode='area')
     return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True).clamp(0, 1)
 
-# %% ../nbs/12_real_photos.ipynb #af85783e
+# %% ../nbs/12_real_photos.ipynb #88713e7b
 def gaussian_noise(x, sigma, gray=False, generator=None):
     "`x` + Gaussian noise of std `sigma` (of the [0,1] range; a number or one per image), the same in every channel where `gray`."
     n, c, h, w = x.shape
@@ -73,19 +73,19 @@ def gaussian_noise(x, sigma, gray=False, generator=None):
     z = torch.where(g, z[:, :1].expand(-1, c, -1, -1), z)
     return (x + s * z).clamp(0, 1)
 
-# %% ../nbs/12_real_photos.ipynb #f13f5f0f
+# %% ../nbs/12_real_photos.ipynb #eb572724
 def poisson_noise(x, scale=1., gray=False, generator=None):
     "`x` + photon (Poisson) noise: `x`*255 photons per pixel, the noise multiplied by `scale`; `gray`: computed on luma."
     n = x.shape[0]
     s = torch.as_tensor(scale, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
     g = torch.as_tensor(gray).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
     y = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True) if x.shape[1] == 3 else x.mean(1, keepdim=True)
-    src = torch.where(g, y.expand_as(x), x)
+    src = torch.where(g, y.expand_as(x), x).clamp(0, 1)     # photon counts are never negative
     z = torch.poisson(src * 255, generator=generator) / 255 - src
     z = torch.where(g, z[:, :1].expand_as(x), z)
     return (x + s * z).clamp(0, 1)
 
-# %% ../nbs/12_real_photos.ipynb #b9eec90d
+# %% ../nbs/12_real_photos.ipynb #a61ac110
 def jpeg(x, quality):
     "Images `x` (N,3,H,W) in [0,1] through a JPEG round trip at `quality` (a number or one per image): 8-bit, 4:2:0 chroma, as cameras and the web save."
     q = torch.as_tensor(quality).reshape(-1).expand(x.shape[0])
@@ -98,7 +98,7 @@ def jpeg(x, quality):
         with Image.open(buf) as im: out.append(img2tensor(im.convert('RGB')))
     return torch.stack(out).to(x)
 
-# %% ../nbs/12_real_photos.ipynb #7bb753a4
+# %% ../nbs/12_real_photos.ipynb #af66f3d7
 def _u(g, lo, hi):
     "A uniform draw in [lo, hi) from generator `g`."
     return lo + (hi - lo) * torch.rand((), generator=g).item()
@@ -165,6 +165,7 @@ class RealDegradation:
         if _p(g, self.p_noise): steps.append(self._noise(g, self.noise_sigma))
         if _p(g, self.p_jpeg): steps.append(('jpeg', dict(quality=int(_u(g, self.quality[0], self.quality[1] + 1)))))
         if _p(g, self.p_second):
+            steps.append(('second pass', {}))
             steps.append(('blur', dict(kind='isotropic', kernel=gaussian_kernel(7, _u(g, *self.sigma2)))))
             steps.append(self._noise(g, self.noise_sigma2))
             steps.append(('jpeg', dict(quality=int(_u(g, self.quality2[0], self.quality2[1] + 1)))))
@@ -185,20 +186,21 @@ class RealDegradation:
             return tensor2img(self(x, g)[0])
         return f
 
-# %% ../nbs/12_real_photos.ipynb #6f565166
+# %% ../nbs/12_real_photos.ipynb #8c214026
 def apply_steps(x, steps, generator=None):
     "Run the `steps` of `RealDegradation.draw` on images `x` (N,3,H,W) in [0,1]; returns the LR images."
     for name, kw in steps:
         if name == 'bicubic': x = resize(x, kw['size'], 'bicubic')
-        elif name == 'blur': x = blur(x, kw['kernel'])
+        elif name == 'blur': x = blur(x, kw['kernel']).clamp(0, 1)    # a sinc kernel's negative lobes overshoot
         elif name == 'resize': x = resize(x, kw['size'], kw['mode'])
         elif name == 'gaussian': x = gaussian_noise(x, kw['sigma'], kw['gray'], generator)
         elif name == 'poisson': x = poisson_noise(x, kw['scale'], kw['gray'], generator)
         elif name == 'jpeg': x = jpeg(x, kw['quality'])
+        elif name == 'second pass': pass                      # a marker: the milder pass at LR size begins
         else: raise ValueError(f"unknown degradation step {name!r}")
     return x.clamp(0, 1)
 
-# %% ../nbs/12_real_photos.ipynb #303f5dd6
+# %% ../nbs/12_real_photos.ipynb #cfa091c9
 FAULTS = ('clean', 'jpeg90', 'jpeg75', 'jpeg50', 'noise5', 'noise10', 'blur', 'mix', 'real')
 
 def check_fault(name):
@@ -207,7 +209,7 @@ def check_fault(name):
     if name in ('clean', 'mix', 'real') or m: return name
     raise ValueError(f"unknown fault {name!r}: use one of {', '.join(FAULTS)}, or jpegQ (quality 1-100), noiseS (std in grey levels), blurS (std in HR pixels)")
 
-# %% ../nbs/12_real_photos.ipynb #cd0d9470
+# %% ../nbs/12_real_photos.ipynb #f2b00c58
 def fault_lr(img, name='clean', scale=4, seed=0):
     "The LR input of evaluation fault `name` for HR PIL image `img`: bicubic x`scale` plus one fixed fault (`FAULTS`; 'real': a seeded draw of `RealDegradation`)."
     m = re.fullmatch(r'(jpeg|noise|blur)(\d+(?:\.\d+)?)?', check_fault(name))

@@ -10,7 +10,7 @@ import errno, sys, tempfile, time
 from pathlib import Path
 from .data import image_files
 from .images import _FORMATS, _SUFFIXES, save_image, check_quality, stale_temps
-from .inference import WeightsNotFoundError, _check_int, get_model, pick_device, upscale
+from .inference import WeightsNotFoundError, _check_int, get_model, pick_device, upscale, DEFAULT_MODEL
 from .export import ENGINES, engine_for
 from .precision import resolve_precision
 
@@ -113,9 +113,9 @@ def add_upscale_command(subparsers):
                               description='Upscale image files or folders 4x. Bad inputs are reported and skipped; exit code 1 if any failed.')
     p.add_argument('inputs', nargs='+', metavar='INPUT', help='image files or folders')
     p.add_argument('-o', '--output', required=True, help='output file (one input file) or folder')
-    p.add_argument('--model', default='srgan', help="srgan (default), srresnet, real-srgan, real-srresnet (for JPEG, noisy or blurred photos: notebook 12), bicubic, "
+    p.add_argument('--model', default=DEFAULT_MODEL, help="real-srresnet (default: photos with unknown faults), real-srgan, srresnet, srgan (the paper's pair), bicubic, "
                                               "or a generator file (.safetensors) from training")
-    p.add_argument('--alpha', type=float, default=None, help='blend SRResNet (0) and SRGAN (1) weights')
+    p.add_argument('--alpha', type=float, default=None, help="blend the weights of --model's pair: SRResNet (0) to SRGAN (1), or real-srresnet to real-srgan")
     p.add_argument('--tile', type=int, default=None, help='tile size in input pixels (default: automatic; 0: no tiling)')
     p.add_argument('--tile-pad', type=int, default=None, help="tile overlap in input pixels (default: the model's measured effective reach)")
     p.add_argument('--device', default='auto', help='auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N or mps')
