@@ -15,7 +15,7 @@ import numpy as np, pandas as pd, torch
 from PIL import Image
 from .data import load_image, modcrop, bicubic_down, bicubic_up, image_files, img2tensor, tensor2img
 from .metrics import psnr, ssim, detail_ratio, grid_ratio, texture_error
-from .models import atomic_write
+from .models import atomic_write, shipped_weights
 
 # %% ../nbs/05a_benchmark.ipynb #46bc2cf0
 def bicubic_upscaler(img, scale=4):
@@ -51,10 +51,9 @@ def get_upscaler(upscaler, scale=4, device=None):
     if s == 'bicubic': return s, partial(bicubic_upscaler, scale=scale)
     if s == 'nearest': return s, partial(nearest_upscaler, scale=scale)
     if s in MODEL_NAMES[2:]:
-        try: from srgan_nb.inference import upscale, get_model
-        except ImportError as e: raise ImportError(f"model {s!r} needs srgan_nb.inference, which cannot be imported ({e})") from e
-        net = get_model(s, device)  # loads the shipped weights now: a missing file fails here, not image by image
-        return s, partial(upscale, model=net, precision='fp32')  # measured in float32, the reference arithmetic
+        shipped_weights(s)                    # a missing weights file fails here, not image by image
+        from srgan_nb import upscale          # the one call of the index page; notebook 08 builds it
+        return s, partial(upscale, model=s, device=device, precision='fp32')  # measured in float32, the reference arithmetic
     p = Path(s)
     if p.suffix == '.safetensors' or p.exists():
         from srgan_nb.models import load_generator

@@ -127,8 +127,8 @@ class RealDegradation:
     p_poisson: float = 0.3               # of the noisy draws: photon noise instead
     poisson_scale: tuple = (0.05, 1.5)
     p_gray: float = 0.4                  # noise the same in every channel (luma noise)
-    p_jpeg: float = 0.7
-    quality: tuple = (35, 95)            # (Real-ESRGAN and BSRGAN: 30-95)
+    p_jpeg: float = 0.85
+    quality: tuple = (30, 95)            # (Real-ESRGAN and BSRGAN: 30-95)
     p_second: float = 0.2                # a second, milder pass at LR size
     sigma2: tuple = (0.2, 1.0)
     noise_sigma2: tuple = (1., 6.)
