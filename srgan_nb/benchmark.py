@@ -15,7 +15,7 @@ import numpy as np, pandas as pd, torch
 from PIL import Image
 from .data import load_image, modcrop, bicubic_down, bicubic_up, image_files, img2tensor, tensor2img
 from .metrics import psnr, ssim, detail_ratio, grid_ratio, texture_error
-from .models import atomic_write, shipped_weights
+from .models import atomic_write, SHIPPED, shipped_weights
 
 # %% ../nbs/05a_benchmark.ipynb #46bc2cf0
 def bicubic_upscaler(img, scale=4):
@@ -39,7 +39,7 @@ def model_upscaler(model, device=None):
     return up
 
 # %% ../nbs/05a_benchmark.ipynb #ec5dc3df
-MODEL_NAMES = ('bicubic', 'nearest', 'srresnet', 'srgan', 'real-srresnet', 'real-srgan')
+MODEL_NAMES = ('bicubic', 'nearest', *SHIPPED)   # the two classic baselines and the generators that ship (notebook 02)
 
 def get_upscaler(upscaler, scale=4, device=None):
     "`(name, PIL -> PIL callable)` for a model name, a generator file, an `nn.Module` or a callable."
@@ -50,7 +50,7 @@ def get_upscaler(upscaler, scale=4, device=None):
     s = str(upscaler)
     if s == 'bicubic': return s, partial(bicubic_upscaler, scale=scale)
     if s == 'nearest': return s, partial(nearest_upscaler, scale=scale)
-    if s in MODEL_NAMES[2:]:
+    if s in SHIPPED:
         shipped_weights(s)                    # a missing weights file fails here, not image by image
         from srgan_nb import upscale          # the one call of the index page; notebook 08 builds it
         return s, partial(upscale, model=s, device=device, precision='fp32')  # measured in float32, the reference arithmetic

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
-import srgan_nb
 from .models import load_generator, SHIPPED, WeightsNotFoundError, weights_dir, shipped_weights
 from .images import MAX_OUTPUT_PIXELS, _as_image, _split, _pad_small, _canvas, _tile_in, _tile_out, _finish
 from .precision import resolve_precision, autocast, dense, channels_last, cached_measure, _DTYPES
