@@ -26,7 +26,8 @@ def bf16_speedup(device='cpu', size=64, n_feats=64, reps=7):
     dev = torch.device(device)
     sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     g = torch.Generator().manual_seed(0)
-    net = _conv_stack(n_feats).to(dev).eval().to(memory_format=torch.channels_last)
+    with torch.random.fork_rng(devices=[]):            # its random weights leave the caller's seeded RNG untouched
+        net = _conv_stack(n_feats).to(dev).eval().to(memory_format=torch.channels_last)
     x = torch.rand(1, n_feats, size, size, generator=g).to(dev).contiguous(memory_format=torch.channels_last)
     ctxs = {'fp32': contextlib.nullcontext, 'bf16': lambda: torch.autocast(dev.type, dtype=torch.bfloat16)}
     ts = {k: [] for k in ctxs}
