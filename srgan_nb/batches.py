@@ -137,7 +137,7 @@ class SRDataLoader(TfmdDL):
 # %% ../nbs/00b_batches.ipynb #d759693f
 def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_path=None, degradation='bicubic',
            mode='crop', size=384, epoch_len=None, seed=42, num_workers=0, device=None, sigma=None):
-    "fastai `DataLoaders` of (LR, HR) float batches in [0,1] from folder(s) of HR images; `degradation` 'bicubic', 'gaussian', 'real' or a callable."
+    "fastai `DataLoaders` of (LR, HR) float batches in [0,1] from folder(s) of HR images; `degradation` 'bicubic', 'gaussian', a callable (img, scale) -> LR, or a random degradation with `images(seed)`."
     files = image_files(path_or_paths)
     if not files: raise ValueError(f"no image files in {path_or_paths}")
     if valid_path is not None: train_f, valid_f = files, image_files(valid_path)
@@ -148,10 +148,8 @@ def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_pa
         valid_f, train_f = sorted(shuffled[:n_valid]), sorted(shuffled[n_valid:])
     kw = dict(patch_size=patch_size, scale=scale, mode=mode, size=size, sigma=sigma)
     train_kind = valid_kind = degradation
-    if degradation == 'real':                   # notebook 12: random real-photo faults; validation drawn once, seeded
-        from srgan_nb.degrade import RealDegradation
-        real = RealDegradation(scale=scale)
-        train_kind, valid_kind = real.images(), real.images(seed=seed)
+    if hasattr(degradation, 'images'):          # random faults (notebook 12): a fresh draw per crop; validation drawn once, seeded
+        train_kind, valid_kind = degradation.images(), degradation.images(seed=seed)
     train_ds = SRDataset(train_f, train=True, degradation=train_kind, **kw)
     train_ds.epoch_len = epoch_len or max(len(train_ds.files), bs)
     train_ds.seed = seed

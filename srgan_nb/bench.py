@@ -15,7 +15,7 @@ from PIL import Image
 from .models import SRResNet
 from .data import img2tensor
 from .precision import autocast, resolve_precision, bf16_speedup, channels_last
-from .inference import get_model, pick_device, upscale, WeightsNotFoundError, _eval_mode, _probe, _module_device
+from .inference import get_model, pick_device, upscale, WeightsNotFoundError, eval_mode, probe_generator, module_device
 
 # %% ../nbs/11a_bench.ipynb #54099a01
 from .precision import cpu_info   # notebook 02a: what a measurement of speed depends on
@@ -42,7 +42,7 @@ def _bare(net, x, precision, dev):
     "A function running the bare forward `net(x)` in `precision`, eval mode, no autograd, synchronised on CUDA."
     sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     def f():
-        with torch.inference_mode(), _eval_mode(net), autocast(precision, dev): net(x)
+        with torch.inference_mode(), eval_mode(net), autocast(precision, dev): net(x)
         sync()
     return f
 
@@ -54,8 +54,8 @@ def conv_limit(net, precision='bf16', device='cpu', side=256, n=3):
     x = channels_last(torch.rand(1, 64, side, side, generator=torch.Generator().manual_seed(0)).to(dev))
     t = _best({'conv': _bare(conv, x, precision, dev)}, n)['conv']
     tflops = 2 * 64 * 64 * 9 * side * side / t / 1e12
-    s, probe = _probe(net)[0], 32
-    with FlopCounterMode(display=False) as fc, torch.inference_mode(), _eval_mode(net): net(torch.rand(1, 3, probe, probe, device=dev))
+    s, probe = probe_generator(net)[0], 32
+    with FlopCounterMode(display=False) as fc, torch.inference_mode(), eval_mode(net): net(torch.rand(1, 3, probe, probe, device=dev))
     gflop_mp = fc.get_total_flops() / (probe * s) ** 2 * 1e6 / 1e9
     return dict(precision=precision, conv_tflops=tflops, gflop_per_mp=gflop_mp, limit_mps=tflops * 1e3 / gflop_mp)
 
@@ -79,7 +79,7 @@ def _engines(net, low_ok, openvino):
 def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=True, compile=False, lows=None):
     "Output MP/s of the bare forward (PyTorch in each precision; onnxruntime, OpenVINO, `torch.compile`) and of `upscale()` through each, on one `size`x`size` image; ratios to the best bare PyTorch forward and to `conv_limit`."
     net = _bench_model(model, device)
-    dev = _module_device(net)
+    dev = module_device(net)
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8))
     x = img2tensor(img)[None].to(dev)                       # dense NCHW
     xc = channels_last(x)                                   # dense NHWC: a fresh copy with a true batch stride
@@ -100,7 +100,7 @@ def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=T
         logging.getLogger('torch.utils.cpp_extension').setLevel(logging.ERROR)   # "No CUDA runtime is found" on a CPU machine
         t0 = time.perf_counter()
         cn = torch.compile(net)
-        with torch.inference_mode(), _eval_mode(net): cn(xc)
+        with torch.inference_mode(), eval_mode(net): cn(xc)
         notes.append(f"torch.compile (inductor) took {time.perf_counter() - t0:.0f} s to compile for this one input shape; "
                      "each new window shape compiles again, so upscale() does not use it")
         fns['bare torch.compile fp32 channels_last'] = _bare(cn, xc, 'fp32', dev)
@@ -112,7 +112,7 @@ def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=T
             fns[f'bare {k}'] = lambda m=m: m(xn)
             fns[f'upscale() {k}'] = lambda m=m: upscale(img, m)
     ts = _best(fns, n)
-    s = _probe(net)[0]
+    s = probe_generator(net)[0]
     mp = (size * s) ** 2 / 1e6
     torch_bare = [k for k in ts if k.startswith('bare') and k.endswith(('NCHW', 'channels_last')) and 'compile' not in k]
     best = max(mp / ts[k] for k in torch_bare)
@@ -126,9 +126,9 @@ def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=T
 def window_curve(sizes=(64, 128, 192, 256, 320, 384, 512), model=None, device='cpu', precision='auto', n=2):
     "Output MP/s of the bare forward on square windows of each input side in `sizes` (best of `n`, after a warm-up)."
     net = _bench_model(model, device)
-    dev = _module_device(net)
+    dev = module_device(net)
     p = resolve_precision(precision, dev)
-    s, res = _probe(net)[0], []
+    s, res = probe_generator(net)[0], []
     for size in sizes:
         x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(dev).contiguous(memory_format=torch.channels_last)
         t = _best({size: _bare(net, x, p, dev)}, n)[size]
@@ -141,7 +141,7 @@ import json, sys, time
 import numpy as np, torch
 from PIL import Image
 from srgan_nb.bench import _bench_model
-from srgan_nb.inference import upscale, _probe, effective_reach
+from srgan_nb.inference import upscale, probe_generator, effective_reach
 def hwm():
     try:
         with open('/proc/self/status') as f: return next(int(l.split()[1]) * 1024 for l in f if l.startswith('VmHWM:'))

@@ -8,14 +8,16 @@ __all__ = ['MODEL_NAMES', 'QUALITY_COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE1', 'PA
            'compare_figure', 'write_csv', 'format_results', 'evaluate_command', 'add_evaluate_command']
 
 # %% ../nbs/05a_benchmark.ipynb #b996cef0
-import argparse, inspect, os, sys, tempfile, time
+import argparse, inspect, os, re, sys, tempfile, time
 from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
 from .data import load_image, modcrop, bicubic_down, bicubic_up, image_files, img2tensor, tensor2img
 from .metrics import psnr, ssim, detail_ratio, grid_ratio, texture_error
-from .models import atomic_write, SHIPPED, shipped_weights
+from .models import SHIPPED, shipped_weights
+from .files import atomic_write
+from .registry import FAULT_KINDS
 
 # %% ../nbs/05a_benchmark.ipynb #46bc2cf0
 def bicubic_upscaler(img, scale=4):
@@ -69,16 +71,18 @@ def _is_gray(path):
 QUALITY_COLUMNS = ('psnr', 'ssim', 'detail', 'grid2', 'grid4', 'texture')
 
 def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None, extra=None, degradation=None, seed=0):
-    "PSNR/SSIM (Y, border = `scale`), detail ratio, grid ratios at periods 2 and 4, texture error (notebook 05), seconds and `extra` columns ({name: f(sr, hr, lr)}) of `upscaler` per image of each folder, with a mean row per set; `degradation`: a fault of notebook 12 on the LR (then a `blocks` column: JPEG blockiness)."
+    "PSNR/SSIM (Y, border = `scale`), detail ratio, grid ratios at periods 2 and 4, texture error (notebook 05), seconds and `extra` columns ({name: f(sr, hr, lr)}) of `upscaler` per image of each folder, with a mean row per set; `degradation`: a fault (of `FAULT_KINDS`) on the LR, then a `blocks` column (JPEG blockiness)."
     name, up = get_upscaler(upscaler, scale, device)
     folders = [folder_or_folders] if isinstance(folder_or_folders, (str, Path)) else list(folder_or_folders)
     if not folders: raise ValueError("evaluate: no folder given")
     crop = scale if crop_border is None else crop_border
-    if degradation is not None:                # notebook 12: real-photo faults (JPEG, noise, blur) on the LR input
-        from srgan_nb.degrade import fault_lr, check_fault
+    if degradation is not None:                # real-photo faults (JPEG, noise, blur) on the LR input
         from srgan_nb.metrics import blockiness
-        check_fault(degradation)
-        make_lr = partial(fault_lr, name=degradation, scale=scale, seed=seed)
+        kind = re.match(r'[a-z]*', str(degradation))[0]                 # 'jpeg50' is of kind 'jpeg'
+        if kind not in FAULT_KINDS: raise ValueError(f"unknown fault {degradation!r}: its kind is none of {list(FAULT_KINDS)}")
+        fault = FAULT_KINDS[kind]
+        fault(Image.new('RGB', (8 * scale, 8 * scale)), name=degradation, scale=scale)   # a bad level fails before any image
+        make_lr = partial(fault, name=degradation, scale=scale, seed=seed)
         extra = {**(extra or {}), 'blocks': lambda sr, hr, lr: blockiness(sr, period=8 * scale)}
     else: make_lr = partial(bicubic_down, scale=scale)
     rows = []
@@ -182,7 +186,7 @@ def compare_figure(img, upscalers, box=None, scale=4, size=3.):
 
 # %% ../nbs/05a_benchmark.ipynb #e592877f
 def write_csv(df, path):
-    "Write `df` to CSV at `path` atomically (`atomic_write` of notebook 02: a temporary file, then os.replace)."
+    "Write `df` to CSV at `path` atomically (`atomic_write` of notebook 01b: a temporary file, then os.replace)."
     def write(tmp):
         with open(tmp, 'w', newline='') as fh: df.to_csv(fh, index=False)
     return atomic_write(path, write)

@@ -13,6 +13,7 @@ import numpy as np, torch
 import torch.nn.functional as F
 from PIL import Image
 from .data import img2tensor, tensor2img, modcrop, bicubic_down
+from .registry import DEGRADATIONS, FAULT_KINDS
 
 # %% ../nbs/12_real_photos.ipynb #f8ef15d2
 def _grid(size):
@@ -107,11 +108,13 @@ def _p(g, p):
     "True with probability `p` (a draw from generator `g`)."
     return torch.rand((), generator=g).item() < p
 
+@DEGRADATIONS.register('real')
 @dataclass(frozen=True)
 class RealDegradation:
     "Random real-photo degradation of HR crops to LR: a share of clean bicubic, else blur, resize, noise and JPEG, and sometimes a second milder pass."
     scale: int = 4
     p_clean: float = 0.2                 # plain bicubic x4, the paper's LR: clean inputs stay sharp
+    p_jpeg_only: float = 0.15            # plain bicubic x4 then JPEG alone: a sharp web photo's blocks
     p_blur: float = 0.7                  # blur before the downsample: optics, focus, motion
     sigma: tuple = (0.2, 2.5)            # its std in HR pixels (Real-ESRGAN: 0.2-3)
     p_aniso: float = 0.4                 # of the Gaussian kernels: elongated and rotated
@@ -154,6 +157,8 @@ class RealDegradation:
         g = generator
         lh, lw = h // self.scale, w // self.scale
         if _p(g, self.p_clean): return [('bicubic', dict(size=(lh, lw)))]
+        if _p(g, self.p_jpeg_only):
+            return [('bicubic', dict(size=(lh, lw))), ('jpeg', dict(quality=int(_u(g, self.quality[0], self.quality[1] + 1))))]
         steps = []
         if _p(g, self.p_blur):
             name, k = self._kernel(g, self.sigma)
@@ -227,3 +232,5 @@ def fault_lr(img, name='clean', scale=4, seed=0):
         if k == 'noise': x = gaussian_noise(x, v / 255, generator=g)
         if k == 'jpeg': x = jpeg(x, int(v))
     return tensor2img(x[0])
+
+for kind in ('clean', 'jpeg', 'noise', 'blur', 'mix', 'real'): FAULT_KINDS.register(kind, fault_lr)   # for `evaluate(degradation=)`

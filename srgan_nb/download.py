@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['DATASETS', 'QUICK_MAX_MB', 'DownloadError', 'fetch_archive', 'extract_archive', 'download_dataset', 'get_dataset',
-           'quick_skip', 'full_setting', 'colab_quick_setting']
+           'quick_skip', 'full_setting', 'colab_quick_setting', 'check_quick_size']
 
 # %% ../nbs/00a_download.ipynb #df3a2ebb
 import hashlib, http.client, os, shutil, tarfile, tempfile, urllib.error, urllib.request, zipfile
@@ -121,7 +121,7 @@ def download_dataset(name, dest=None, url=None, timeout=30, keep_archive=False):
     if folder.exists(): raise FileExistsError(f"{folder} holds fewer than the {d['n_images']} images of {name}: remove it and call again")
     archive = folder.parent/f"{name}.{d['kind']}"
     if not archive.exists():
-        _check_quick_size(name)                      # Colab's quick setting: nothing over QUICK_MAX_MB (below)
+        check_quick_size(name)                      # Colab's quick setting: nothing over QUICK_MAX_MB (below)
         fetch_archive(url or d['url'], archive, d['sha256'], d['size'], timeout)
     try: return extract_archive(archive, folder, d['folder'], d['n_images'])
     finally:
@@ -184,7 +184,7 @@ def colab_quick_setting(ip=None):
     return skip_slow
 
 # %% ../nbs/00a_download.ipynb #7085555c
-def _check_quick_size(name, size=None):
+def check_quick_size(name, size=None):
     "Refuse data set `name` of `size` bytes (default its `DATASETS` size) over `QUICK_MAX_MB` in Colab's quick setting."
     size = DATASETS.get(name, {}).get('size') if size is None else size
     if os.environ.get('SRGAN_NB_QUICK') != '1' or size is None or size <= QUICK_MAX_MB * 1e6 or full_setting(): return

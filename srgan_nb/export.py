@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from .models import atomic_write
-from .inference import get_model, _probe, effective_reach, REACH_TOL, SHIPPED
+from .files import atomic_write
+from .inference import get_model, probe_generator, effective_reach, REACH_TOL, SHIPPED
 
 # %% ../nbs/08b_export.ipynb #95b3c2f1
 def export_onnx(model, path, opset=18, example_size=32):
@@ -22,7 +22,7 @@ def export_onnx(model, path, opset=18, example_size=32):
     net = get_model(model, 'cpu')
     if not isinstance(net, nn.Module): raise TypeError(f"export_onnx: expected a generator, got {type(net).__name__}")
     net = net.float().eval()
-    s, r, elems = _probe(net)
+    s, r, elems = probe_generator(net)
     meta = dict(scale=s, radius=r, reach=effective_reach(net), reach_tol=REACH_TOL, elems=elems,
                 config=json.dumps(getattr(net, 'config', {})), producer='srgan_nb')
     x = torch.rand(1, 3, example_size, example_size)
@@ -112,7 +112,7 @@ def load_openvino(path, precision='fp32', threads=None):
 # %% ../nbs/08b_export.ipynb #dc24e263
 import hashlib, importlib.util, math, weakref
 from .precision import tuning_cache, cached_measure, channels_last
-from .inference import lean, tuned_window, _arch_key, _weights_key, _seconds, pick_device
+from .inference import lean, tuned_window, arch_key, weights_key, seconds_of, pick_device
 
 ENGINES = ('torch', 'openvino', 'onnxruntime', 'auto')
 ENGINE_MIN_SPEEDUP = 1.1   # 'auto' takes OpenVINO only where it measures at least this much faster than PyTorch
@@ -140,7 +140,7 @@ def _measure_engines(net):
     t = {}
     with torch.inference_mode():
         for k, f in (('torch', lambda: run(x)), ('openvino', lambda: ov(x))):
-            f(); t[k] = min(_seconds(f) for _ in range(3))
+            f(); t[k] = min(seconds_of(f) for _ in range(3))
     return 'openvino' if t['torch'] / t['openvino'] >= ENGINE_MIN_SPEEDUP else 'torch'
 
 def engine_for(model, engine='torch', precision='fp32', device='cpu'):
@@ -153,9 +153,9 @@ def engine_for(model, engine='torch', precision='fp32', device='cpu'):
         raise ValueError(f"engine {engine!r} runs in float32 on the CPU (precision='fp32', device='cpu'), not {precision} on {device}")
     if engine == 'auto':
         if not all(importlib.util.find_spec(m) for m in ('openvino', 'onnx', 'onnxscript')): return net
-        if cached_measure(f"engine {_arch_key(net)} fp32", lambda: _measure_engines(net)) != 'openvino': return net
+        if cached_measure(f"engine {arch_key(net)} fp32", lambda: _measure_engines(net)) != 'openvino': return net
         engine = 'openvino'
-    cache, wk = _ENGINES.setdefault(net, {}), _weights_key(net)     # per engine, until the weights change
+    cache, wk = _ENGINES.setdefault(net, {}), weights_key(net)     # per engine, until the weights change
     if engine in cache and cache[engine][0] == wk: return cache[engine][1]
     f = cached_onnx(net)
     m = load_openvino(f) if engine == 'openvino' else load_onnx(f)

@@ -4,8 +4,9 @@
 
 # %% auto #0
 __all__ = ['DEFAULT_MODEL', 'PAIRS', 'REACH_TOL', 'CPU_TILE_BYTES', 'TUNE_SIDES', 'pick_device', 'Bicubic',
-           'interpolate_generators', 'clear_cache', 'get_model', 'receptive_radius', 'effective_reach', 'stamp_reach',
-           'fold_bn', 'lean', 'tile_boxes', 'window_pixels', 'tuned_window', 'plan_tiles', 'self_ensemble',
+           'interpolate_generators', 'clear_cache', 'module_device', 'get_model', 'eval_mode', 'probe_generator',
+           'receptive_radius', 'effective_reach', 'stamp_reach', 'fold_bn', 'weights_key', 'lean', 'tile_boxes',
+           'window_pixels', 'arch_key', 'tuned_window', 'seconds_of', 'plan_tiles', 'check_nonneg_int', 'self_ensemble',
            'NonFiniteOutputError', 'upscale']
 
 # %% ../nbs/08_upscale.ipynb #379ea8bd
@@ -18,8 +19,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from .models import load_generator, SHIPPED, WeightsNotFoundError, weights_dir, shipped_weights
-from .images import MAX_OUTPUT_PIXELS, _as_image, _split, _pad_small, _canvas, _tile_in, _tile_out, _finish
-from .precision import resolve_precision, autocast, dense, channels_last, cached_measure, _DTYPES
+from .images import MAX_OUTPUT_PIXELS, as_image, split_image, pad_small, blank_canvas, window_tensor, tile_image, finish_output
+from .precision import resolve_precision, autocast, dense, channels_last, cached_measure, AUTOCAST_DTYPES
 
 # %% ../nbs/08_upscale.ipynb #95bd6276
 def _mps_ok():
@@ -87,7 +88,7 @@ def _same_device(a, b):
     a, b = torch.device(a), torch.device(b)
     return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
 
-def _module_device(m):
+def module_device(m):
     "The device of `m`'s first parameter or buffer (CPU for a module with neither)."
     t = next(m.parameters(), None)
     if t is None: t = next(m.buffers(), None)
@@ -127,10 +128,10 @@ def get_model(model=DEFAULT_MODEL, device=None, alpha=None):
             (k0, make0), (k1, make1) = _resolve(model[0]), _resolve(model[1])
             return _cached(('blend', alpha, k0, k1), lambda: interpolate_generators(make0(), make1(), alpha), pick_device(device))
         g0 = get_model(model[0], device)
-        return interpolate_generators(g0, get_model(model[1], _module_device(g0)), alpha)
+        return interpolate_generators(g0, get_model(model[1], module_device(g0)), alpha)
     if isinstance(model, nn.Module):
         stateless = next(model.parameters(), None) is None and next(model.buffers(), None) is None
-        if device is None or stateless or _same_device(_module_device(model), pick_device(device)): return model
+        if device is None or stateless or _same_device(module_device(model), pick_device(device)): return model
         return copy.deepcopy(model).to(pick_device(device))
     if isinstance(model, (tuple, list)): raise ValueError("a pair of generators is blended: pass alpha in [0, 1] too")
     key, make = _resolve(model)
@@ -140,14 +141,14 @@ def get_model(model=DEFAULT_MODEL, device=None, alpha=None):
 _PROBES, _PROBE_N = weakref.WeakKeyDictionary(), 16
 
 @contextlib.contextmanager
-def _eval_mode(m):
+def eval_mode(m):
     "Put `m` in eval mode for the block, then restore its training flag."
     was = m.training
     m.eval()
     try: yield m
     finally: m.train(was)
 
-def _probe(net):
+def probe_generator(net):
     "(scale, receptive radius, largest activation per input pixel) of `net`, from one forward pass on a 16x16 input."
     if net in _PROBES: return _PROBES[net]
     if hasattr(net, 'probe_info'): return net.probe_info      # a wrapped runtime (ONNX) says what it is
@@ -155,9 +156,9 @@ def _probe(net):
     def hook(m, inp, out):
         if inp and torch.is_tensor(inp[0]) and torch.is_tensor(out): recs.append((m, inp[0].shape[-1] / n, out.numel()))
     hs = [m.register_forward_hook(hook) for m in net.modules() if next(m.children(), None) is None]
-    x = torch.rand(1, 3, n, n, generator=torch.Generator().manual_seed(0)).to(_module_device(net))
+    x = torch.rand(1, 3, n, n, generator=torch.Generator().manual_seed(0)).to(module_device(net))
     try:
-        with torch.inference_mode(), _eval_mode(net): y = net(x)
+        with torch.inference_mode(), eval_mode(net): y = net(x)
     finally:
         for h in hs: h.remove()
     s = y.shape[-1] // n if y.ndim == 4 else 0
@@ -179,7 +180,7 @@ def _probe(net):
 
 def receptive_radius(model):
     "Input pixels an output pixel can see on each side (exact for chains such as SRResNet, an upper bound otherwise)."
-    return _probe(get_model(model))[1]
+    return probe_generator(get_model(model))[1]
 
 # %% ../nbs/08_upscale.ipynb #86586d10
 REACH_TOL = 0.25 / 255   # largest change of an output pixel that cutting the image at the tile margin may cause
@@ -198,10 +199,10 @@ def effective_reach(model, tol=REACH_TOL, margin=2):
     if 'reach' in meta and float(meta.get('reach_tol', -1)) == tol: return int(meta['reach'])
     key = (tol, margin)
     if key in _REACHES.get(net, {}): return _REACHES[net][key]
-    s, r, _ = _probe(net)
+    s, r, _ = probe_generator(net)
     c = 8
-    x = _hard_image(c + 2 * r).to(_module_device(net))
-    with torch.inference_mode(), _eval_mode(net):
+    x = _hard_image(c + 2 * r).to(module_device(net))
+    with torch.inference_mode(), eval_mode(net):
         ref = net(x)[..., r * s:(r + c) * s, r * s:(r + c) * s].float()
         def err(m):
             y = net(x[..., r - m:r + c + m, r - m:r + c + m])[..., m * s:(m + c) * s, m * s:(m + c) * s]
@@ -250,18 +251,18 @@ def fold_bn(net):
 
 _LEAN = weakref.WeakKeyDictionary()
 
-def _weights_key(net):
+def weights_key(net):
     "What the weights of `net` are now: each parameter's storage, version counter, dtype and device."
     return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in net.parameters())
 
 def lean(net, precision='fp32'):
     "The inference copy of generator `net` that `upscale` runs: BatchNorm folded (`fold_bn`), channels-last weights, cast once to `precision` ('fp32', 'bf16', 'fp16'); cached until `net`'s weights change."
     if hasattr(net, 'probe_info') or next(net.parameters(), None) is None: return net   # a wrapped runtime, or no weights
-    key = (precision, _weights_key(net))
+    key = (precision, weights_key(net))
     got = _LEAN.get(net)
     if got is not None and got[0] == key: return got[1]
     m = fold_bn(net).to(memory_format=torch.channels_last)
-    if precision != 'fp32': m = m.to(_DTYPES[precision])
+    if precision != 'fp32': m = m.to(AUTOCAST_DTYPES[precision])
     for q in m.parameters(): q.requires_grad_(False)
     _LEAN[net] = (key, m)
     return m
@@ -270,7 +271,7 @@ def _runner(net, precision, device):
     "(module, input dtype, context) that run `net` in `precision`: `lean`'s copy on inputs of its dtype, or `net` itself under autocast."
     run = lean(net, precision)
     if run is net: return net, torch.float32, autocast(precision, device)
-    return run, _DTYPES.get(precision, torch.float32), contextlib.nullcontext()
+    return run, AUTOCAST_DTYPES.get(precision, torch.float32), contextlib.nullcontext()
 
 # %% ../nbs/08_upscale.ipynb #460da492
 def tile_boxes(h, w, tile, pad=0):
@@ -288,14 +289,14 @@ CPU_TILE_BYTES = 1 << 29    # activation budget of one window on CPU and MPS (by
 def window_pixels(model, precision='fp32', device='cpu', budget=None):
     "Largest window (input pixels) whose activations fit `budget` bytes (default: half the free CUDA memory, else `CPU_TILE_BYTES`)."
     net = model if isinstance(model, nn.Module) else get_model(model, device)
-    _, _, elems = _probe(net)
+    _, _, elems = probe_generator(net)
     dev = pick_device(device)
     if budget is None: budget = torch.cuda.mem_get_info(dev)[0] / 2 if dev.type == 'cuda' else CPU_TILE_BYTES
     return max(int(budget / (3 * elems * (4 if precision == 'fp32' else 2))), 16 * 16)
 
 TUNE_SIDES = (96, 128, 160, 192, 256, 320, 384)   # window sides (input px) timed once per machine, model and precision
 
-def _arch_key(net):
+def arch_key(net):
     "A short text naming a network's architecture and size (what its speed depends on), not its weights."
     cfg = getattr(net, 'config', None)
     return f"{type(net).__name__} {json.dumps(cfg, sort_keys=True) if isinstance(cfg, dict) else sum(p.numel() for p in net.parameters())}"
@@ -313,17 +314,18 @@ def tuned_window(model, precision='fp32', device='cpu', pad=0, sides=TUNE_SIDES)
             for s in cands:
                 if s <= 2 * pad + 8: continue
                 x = channels_last(torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0))).to(dt)
-                t1 = _seconds(lambda: run(x))             # warm-up: oneDNN picks its kernels for this shape
+                t1 = seconds_of(lambda: run(x))             # warm-up: oneDNN picks its kernels for this shape
                 k = max(1, math.ceil(0.2 / max(t1, 1e-6)))  # time at least 0.2 s of work per try: small windows are noisy
-                t = min(_seconds(lambda: [run(x) for _ in range(k)]) for _ in range(2)) / k
+                t = min(seconds_of(lambda: [run(x) for _ in range(k)]) for _ in range(2)) / k
                 speed[s] = (s - 2 * pad) ** 2 / t         # useful input pixels per second (the margin is recomputed)
         if not speed: return None
         top = max(speed.values())                        # the largest window within 3 % of the fastest: fewer tiles
         return max(s for s, v in speed.items() if v >= 0.97 * top) ** 2
-    px = cached_measure(f"window v2 {_arch_key(net)} {precision} pad {pad} <= {limit}", measure)
+    px = cached_measure(f"window v2 {arch_key(net)} {precision} pad {pad} <= {limit}", measure)
     return min(px, limit) if px else limit
 
-def _seconds(f):
+def seconds_of(f):
+    "Wall-clock seconds of one call of `f()`."
     t0 = time.perf_counter(); f(); return time.perf_counter() - t0
 
 def plan_tiles(h, w, pad, max_window):
@@ -344,7 +346,7 @@ def plan_tiles(h, w, pad, max_window):
     return best[1], best[2]
 
 # %% ../nbs/08_upscale.ipynb #3cfa0e4a
-def _check_int(v, name):
+def check_nonneg_int(v, name):
     "`v` as a non-negative int, or a clear ValueError."
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0: raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
     return int(v)
@@ -370,25 +372,35 @@ def self_ensemble(net, x):
 class NonFiniteOutputError(ValueError):
     "The network produced NaN or infinite values: no image is returned (it would be black or garbage)."
 
-def upscale(image, model=DEFAULT_MODEL, alpha=None, tile=None, tile_pad=None, device=None, progress=False, precision='auto',
-            ensemble=False, max_pixels=None):
+def upscale(image,                  # PIL image, file path or uint8 array, in any mode (notebook 02b)
+            model=DEFAULT_MODEL,    # a name of `SHIPPED`, 'bicubic', a weights file or an `nn.Module`
+            *,
+            alpha=None,             # blend the two models of a pair: 0 the fidelity one, 1 the textured one
+            tile=None,              # tile side in LR pixels (0: the whole image at once; None: planned)
+            tile_pad=None,          # overlap of the tiles in LR pixels (None: the measured reach)
+            device=None,            # 'cpu', 'cuda' or None (the model's device, else the best one here)
+            progress=False,         # a progress bar over the tiles
+            precision='auto',       # 'fp32', 'bf16', 'fp16' or 'auto' (notebook 02a)
+            ensemble=False,         # average the 8 flips and rotations (8x slower, a little more PSNR)
+            max_pixels=None):       # refuse larger outputs (None: `MAX_OUTPUT_PIXELS`)
     "Upscale `image` (PIL image, path or uint8 array) with `model` (default `DEFAULT_MODEL`; a name of `SHIPPED`, 'bicubic', a file or module)."
-    dev = _module_device(model) if device is None and isinstance(model, nn.Module) else pick_device(device)
+    dev = module_device(model) if device is None and isinstance(model, nn.Module) else pick_device(device)
     net = get_model(model, dev, alpha)
     p = getattr(net, 'precision', None) or resolve_precision(precision, dev)   # a wrapped runtime (ONNX) has its own
-    with _eval_mode(net):
-        s, r, _ = _probe(net)
-        pad = effective_reach(net) if tile_pad is None else _check_int(tile_pad, 'tile_pad')
-        im = _as_image(image, s, MAX_OUTPUT_PIXELS if max_pixels is None else max_pixels)
-        arr, div, a, mode = _split(im)
+    with eval_mode(net):
+        s, r, _ = probe_generator(net)
+        pad = effective_reach(net) if tile_pad is None else check_nonneg_int(tile_pad, 'tile_pad')
+        im = as_image(image, s, MAX_OUTPUT_PIXELS if max_pixels is None else max_pixels)
+        arr, div, a, mode = split_image(im)
         del im
         h, w = arr.shape[:2]
-        arr = _pad_small(arr)                 # tiny images: edge-padded here, cropped back by _finish
+        arr = pad_small(arr)                 # tiny images: edge-padded here, cropped back by finish_output
         H, W = arr.shape[:2]
-        if tile is None: t = plan_tiles(H, W, pad, tuned_window(net, p, dev, pad) if max(H, W) > 2 * pad + 96 else window_pixels(net, p, dev))
-        else: t = _check_int(tile, 'tile') or max(H, W)
+        if tile is not None: t = check_nonneg_int(tile, 'tile') or max(H, W)
+        elif max(H, W) > 2 * pad + 96: t = plan_tiles(H, W, pad, tuned_window(net, p, dev, pad))   # a measured window
+        else: t = plan_tiles(H, W, pad, window_pixels(net, p, dev))                                  # small: no timing
         boxes = tile_boxes(H, W, t, pad)
-        out = _canvas(mode, (W * s, H * s))
+        out = blank_canvas(mode, (W * s, H * s))
         it = boxes
         if progress and len(boxes) > 1:
             try: from fastprogress.fastprogress import progress_bar      # comes with the training extras (fastai)
@@ -397,10 +409,11 @@ def upscale(image, model=DEFAULT_MODEL, alpha=None, tile=None, tile_pad=None, de
         run, dt, cast = _runner(net, p, dev)  # BN folded, weights cast once: no autocast needed
         fwd = (lambda x: self_ensemble(run, x)) if ensemble else run
         with torch.inference_mode(), cast:
-            for (y0, y1, x0, x1), (Y0, Y1, X0, X1) in it:
-                y = fwd(_tile_in(arr, div, (Y0, Y1, X0, X1), dev).to(dt))
+            for (cy0, cy1, cx0, cx1), window in it:     # the core a tile writes, inside the window the network sees
+                wy0, _, wx0, _ = window
+                y = fwd(window_tensor(arr, div, window, dev).to(dt))
                 if not torch.isfinite(y).all(): raise NonFiniteOutputError(
                     f"the network's output holds NaN or infinite values (precision {p}; try precision='fp32', or check the weights)")
-                y = y[0, :, (y0 - Y0) * s:(y1 - Y0) * s, (x0 - X0) * s:(x1 - X0) * s]
-                out.paste(_tile_out(y, mode), (x0 * s, y0 * s))
-    return _finish(out, mode, a, (w * s, h * s))
+                y = y[0, :, (cy0 - wy0) * s:(cy1 - wy0) * s, (cx0 - wx0) * s:(cx1 - wx0) * s]
+                out.paste(tile_image(y, mode), (cx0 * s, cy0 * s))
+    return finish_output(out, mode, a, (w * s, h * s))

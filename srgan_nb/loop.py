@@ -17,7 +17,8 @@ from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.schedule import ParamScheduler, SchedCos, SchedLin, SchedNo, combine_scheds
 from fastai.torch_core import set_seed, default_device, rank_distrib
 from fastcore.foundation import L
-from .models import save_generator, atomic_write
+from .models import save_generator
+from .files import atomic_write
 
 # %% ../nbs/06a_loop.ipynb #ac61e127
 def epoch_seed(seed, phase, epoch):
@@ -280,9 +281,25 @@ def read_log(path):
 def _unfreeze(model):
     for p in model.parameters(): p.requires_grad_(True)
 
-def fit_steps(learn, steps, ckpt, every=None, ckpt_every=None, phase='pretrain', lr_sched=None, seed=42,
-              batches_per_step=1, resume=False, best_path=None, log_path=None, prev_rows=None, meta=None,
-              get_gen=None, cbs=None, verbose=False, snapshot_dir=None):
+def fit_steps(learn,                 # the fastai `Learner` to train
+              steps,                 # optimiser steps in all
+              ckpt,                  # checkpoint file: weights, optimiser, step, RNG states
+              *,
+              every=None,            # steps per epoch: validation, log row and progress after each (default: `steps`)
+              ckpt_every=None,       # steps between checkpoints (default: `every`)
+              phase='pretrain',      # name of this stage in the log and the messages
+              lr_sched=None,         # step -> learning rate (`lr_schedule`); None keeps the learner's rate
+              seed=42,               # seeds the data order of every epoch
+              batches_per_step=1,    # batches per optimiser step (a GAN's critic updates count too)
+              resume=False,          # continue from `ckpt` exactly where it stopped
+              best_path=None,        # where the generator with the best validation PSNR goes
+              log_path=None,         # CSV log, one row per epoch
+              prev_rows=None,        # log rows of earlier stages, kept at the top of `log_path`
+              meta=None,             # settings stored with the checkpoints and weights
+              get_gen=None,          # learner -> the generator to save (default: `learn.model`)
+              cbs=None,              # more callbacks for this fit
+              verbose=False,         # one line per epoch on standard output
+              snapshot_dir=None):    # where a copy of the generator of every epoch goes
     "Fit `learn` for `steps` optimiser steps in epochs of `every` steps, checkpointing to `ckpt`; `resume` continues from it exactly."
     loop = StepLoop(steps, every, seed, phase, batches_per_step)
     state = None

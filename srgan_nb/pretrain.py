@@ -14,6 +14,7 @@ from fastai.torch_core import set_seed
 from .batches import sr_dls, skipped_images
 from fastai.torch_core import rank_distrib
 from .models import save_generator, load_generator, make_generator
+from .registry import DEGRADATIONS
 from .losses import CONTENT_CHOICES
 from .learner import sr_learner
 from .loop import fit_steps, lr_schedule, read_log, barrier
@@ -43,7 +44,7 @@ class TrainConfig:
     steps: int = _opt(1000, 'SRGAN steps, one critic + one generator update each (paper: 2e5); 0 = pretrain only', metavar='N')
     batch_size: int = _opt(16, 'images per batch (per process under torchrun)', metavar='N')
     patch_size: int = _opt(96, 'HR crop size in pixels (LR is patch/scale)', metavar='N')
-    degradation: str = _opt('bicubic', "how LR inputs are made: the paper's bicubic, gaussian, or real (random blur, resize, noise and JPEG; notebook 12)", choices=['bicubic', 'gaussian', 'real'])
+    degradation: str = _opt('bicubic', "how LR inputs are made: the paper's bicubic, gaussian, or a registered DEGRADATIONS name (real: random blur, resize, noise and JPEG; notebook 12)")
     scale: int = _opt(4, 'upscaling factor', choices=[2, 4, 8])
     n_blocks: int = _opt(16, 'residual blocks in SRResNet (B)', metavar='N')
     n_feats: int = _opt(64, 'feature channels in SRResNet', metavar='N')
@@ -99,6 +100,11 @@ class TrainConfig:
         out = Path(self.out); out.mkdir(parents=True, exist_ok=True)
         return out
     @property
+    def lr_degradation(self):
+        "`degradation` as `sr_dls` takes it: 'bicubic' or 'gaussian', else the `DEGRADATIONS` part of that name for `scale`."
+        d = self.degradation
+        return d if d in ('bicubic', 'gaussian') or callable(d) else DEGRADATIONS[d](scale=self.scale)
+    @property
     def loader_device(self):
         "`device` as the data loaders take it: None (fastai's choice) for 'auto'."
         return None if self.device in (None, 'auto') else self.device
@@ -121,7 +127,7 @@ def pretrain(cfg=None, model=None, cbs=None, **kwargs):
     out, steps = c.run_folder('pretrain'), c.pregen_steps
     every = max(1, min(c.valid_every or steps, steps))
     dls = sr_dls(c.data, patch_size=c.patch_size, scale=c.scale, bs=c.batch_size, valid_pct=c.valid_pct, valid_path=c.valid,
-                 degradation=c.degradation, epoch_len=every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
+                 degradation=c.lr_degradation, epoch_len=every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
     set_seed(c.seed)
     if model is None:
         model = make_generator(c.arch, c.upsample, n_blocks=c.n_blocks, n_feats=c.n_feats, scale=c.scale, bn=c.bn,
@@ -135,8 +141,8 @@ def pretrain(cfg=None, model=None, cbs=None, **kwargs):
     meta = dict(model=model.config, loss=c.pixel_loss, lr=c.lr_pre_gen, schedule=c.schedule, warmup=c.warmup, bs=c.batch_size,
                 patch_size=c.patch_size, degradation=c.degradation, precision=learn.precision, init=None if c.init is None else str(c.init))
     best = out/'srresnet_best.safetensors'
-    fit_steps(learn, steps, out/'pretrain.ckpt', every, c.ckpt_every, 'pretrain', lr_schedule(c.lr_pre_gen, c.schedule, c.warmup),
-              c.seed, resume=c.resume, best_path=best, log_path=out/'log.csv', meta=meta, cbs=cbs, verbose=c.verbose)
+    fit_steps(learn, steps, out/'pretrain.ckpt', every=every, ckpt_every=c.ckpt_every, phase='pretrain',
+              lr_sched=lr_schedule(c.lr_pre_gen, c.schedule, c.warmup), seed=c.seed, resume=c.resume, best_path=best, log_path=out/'log.csv', meta=meta, cbs=cbs, verbose=c.verbose)
     if c.verbose and rank_distrib() == 0 and (msg := skipped_images(dls)): print(f"[pretrain] {msg}", flush=True)
     barrier()                    # process 0 has written srresnet_best before anyone reads it
     gen, k = (load_generator(best) if best.exists() else learn.model), learn.checkpointer

@@ -11,11 +11,12 @@ from dataclasses import fields
 from pathlib import Path
 import torch.distributed as dist
 from fastai.torch_core import rank_distrib
-from .models import load_generator, BUILDERS, UPSAMPLE_KINDS
+from .models import load_generator
+from .registry import ARCHS, UPSAMPLERS, GANS, DEGRADATIONS
 from .losses import make_content_loss, CONTENT_CHOICES
 from .loop import NonFiniteLossError, NoSpaceError, barrier
 from .pretrain import TrainConfig, train_config, pretrain
-from .gan import GANS, get_gan, train_srgan
+from .gan import get_gan, train_srgan
 
 # %% ../nbs/07a_train.ipynb #3aad0eae
 def train(cfg=None, **kwargs):
@@ -36,7 +37,8 @@ def train(cfg=None, **kwargs):
     return res
 
 # %% ../nbs/07a_train.ipynb #e1c3a67d
-_CHOICES = {'arch': lambda: list(BUILDERS), 'upsample': lambda: list(UPSAMPLE_KINDS), 'gan': lambda: list(GANS)}  # the registries
+_CHOICES = {'arch': lambda: list(ARCHS), 'upsample': lambda: list(UPSAMPLERS), 'gan': lambda: list(GANS),   # the registries
+            'degradation': lambda: ['bicubic', 'gaussian', *DEGRADATIONS]}
 _GROUPS = {'recipe': 'recipe options beyond the paper (the fast CPU recipe: --pixel-loss l1 --schedule cosine --warmup 0.05 '
                      '--lr-pre-gen 1e-3 --no-bn --global-skip)',
            'variant': 'switches of the modified SRGAN (notebook 10_variant)'}

@@ -9,8 +9,9 @@ __all__ = ['upscale_command', 'add_upscale_command']
 import errno, sys, tempfile, time
 from pathlib import Path
 from .data import image_files
-from .images import _FORMATS, _SUFFIXES, save_image, check_quality, stale_temps
-from .inference import WeightsNotFoundError, _check_int, get_model, pick_device, upscale, DEFAULT_MODEL
+from .images import SAVE_FORMATS, FORMAT_SUFFIXES, save_image, check_quality
+from .files import stale_temps
+from .inference import WeightsNotFoundError, check_nonneg_int, get_model, pick_device, upscale, DEFAULT_MODEL
 from .export import ENGINES, engine_for
 from .precision import resolve_precision
 
@@ -18,7 +19,7 @@ from .precision import resolve_precision
 def _plan(inputs, output, fmt=None, recursive=False):
     "Jobs [(source, destination or None, error or None)] and the output format, for the upscale command."
     out, srcs = Path(output), [Path(i) for i in inputs]
-    out_fmt = _SUFFIXES.get(out.suffix.lower())
+    out_fmt = FORMAT_SUFFIXES.get(out.suffix.lower())
     to_file = len(srcs) == 1 and not srcs[0].is_dir() and not out.is_dir() and out.suffix != ''
     if to_file:
         if out_fmt is None: raise ValueError(f"-o {out}: unknown image format {out.suffix!r}: use .png, .jpg or .webp")
@@ -65,8 +66,8 @@ def upscale_command(args):
         except WeightsNotFoundError as e: fallback, net = e, get_model('bicubic', dev)
         net = engine_for(net, args.engine, resolve_precision(args.precision, dev), dev)   # notebook 08b
         jobs, fmt = _plan(args.inputs, args.output, args.format, args.recursive)
-        if args.tile is not None: _check_int(args.tile, '--tile')
-        if args.tile_pad is not None: _check_int(args.tile_pad, '--tile-pad')
+        if args.tile is not None: check_nonneg_int(args.tile, '--tile')
+        if args.tile_pad is not None: check_nonneg_int(args.tile_pad, '--tile-pad')
         try: check_quality(args.quality)
         except ValueError as e: raise ValueError(f'--quality: {e}') from None
         for folder in dict.fromkeys(dst.parent for _, dst, why in jobs if why is None): _check_writable(folder)
@@ -125,7 +126,7 @@ def add_upscale_command(subparsers):
     p.add_argument('--engine', choices=ENGINES, default='torch',
                    help="runtime (default torch; openvino or onnxruntime run the exported ONNX on the CPU in float32; "
                         "auto: OpenVINO where it is installed and measures faster here, else torch)")
-    p.add_argument('--format', choices=list(_FORMATS), default=None, help='output format for folders (default png; a file output uses its extension)')
+    p.add_argument('--format', choices=list(SAVE_FORMATS), default=None, help='output format for folders (default png; a file output uses its extension)')
     p.add_argument('--quality', type=int, default=95, help='jpg/webp quality (default 95)')
     p.add_argument('--recursive', action='store_true', help='also upscale the images in sub-folders of folder inputs')
     p.add_argument('--overwrite', action='store_true', help='replace existing output files')
