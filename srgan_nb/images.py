@@ -8,13 +8,12 @@ __all__ = ['MAX_OUTPUT_PIXELS', 'SAVE_FORMATS', 'FORMAT_SUFFIXES', 'as_image', '
 
 # %% ../nbs/02b_images.ipynb #dd62567b
 import os
-from glob import escape as glob_escape
 from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
 from .data import open_image, upright, to8bit   # 16-bit, 32-bit and float grey to 8 bits, as training reads them
-from .files import atomic_write, stale_temps
+from .files import atomic_write
 from .precision import channels_last
 
 # %% ../nbs/02b_images.ipynb #cf375980

@@ -7,7 +7,7 @@ __all__ = ['MAX_CONFIG_INT', 'SHIPPED', 'SRGenerator', 'SRResNet', 'count_params
            'save_generator', 'load_generator', 'WeightsNotFoundError', 'weights_dir', 'shipped_weights']
 
 # %% ../nbs/02_models.ipynb #11d65a8d
-import importlib, json, math, os, tempfile
+import json, math, os, tempfile
 from functools import partial
 from pathlib import Path
 import torch
@@ -64,8 +64,8 @@ class SRResNet(SRGenerator):
     def from_settings(cls, upsample=None, kernel_sizes=None, up_ks=3, resize_mode=None, **settings):
         "`SRResNet` from training settings: its one 9x9 head, any registered `upsample` (default the paper's PixelShuffle)."
         if kernel_sizes not in (None, (9,), [9]): raise ValueError("kernel_sizes applies to arch 'multikernel' (SRResNet's head is one 9x9 conv)")
-        more = {} if upsample in (None, 'pixelshuffle') else dict(upsample=upsample, up_ks=up_ks, resize_mode=resize_mode or 'nearest')
-        return cls(**{k: v for k, v in settings.items() if v is not None}, **more)
+        more = {} if upsample in (None, 'pixelshuffle') else dict(upsample=upsample, up_ks=up_ks, resize_mode=resize_mode)
+        return super().from_settings(**settings, **more)
 
 # %% ../nbs/02_models.ipynb #352e5c7a
 def count_params(model):

@@ -15,7 +15,7 @@ from .models import load_generator
 from .registry import ARCHS, UPSAMPLERS, GANS, DEGRADATIONS
 from .losses import make_content_loss, CONTENT_CHOICES
 from .loop import NonFiniteLossError, NoSpaceError, barrier
-from .pretrain import TrainConfig, train_config, pretrain
+from .pretrain import TrainConfig, train_config, pretrain, BUILTIN_DEGRADATIONS
 from .gan import get_gan, train_srgan
 
 # %% ../nbs/07a_train.ipynb #3aad0eae
@@ -38,7 +38,7 @@ def train(cfg=None, **kwargs):
 
 # %% ../nbs/07a_train.ipynb #e1c3a67d
 _CHOICES = {'arch': lambda: list(ARCHS), 'upsample': lambda: list(UPSAMPLERS), 'gan': lambda: list(GANS),   # the registries
-            'degradation': lambda: ['bicubic', 'gaussian', *DEGRADATIONS]}
+            'degradation': lambda: [*BUILTIN_DEGRADATIONS, *DEGRADATIONS]}
 _GROUPS = {'recipe': 'recipe options beyond the paper (the fast CPU recipe: --pixel-loss l1 --schedule cosine --warmup 0.05 '
                      '--lr-pre-gen 1e-3 --no-bn --global-skip)',
            'variant': 'switches of the modified SRGAN (notebook 10_variant)'}

@@ -19,7 +19,7 @@ from fastai.callback.hook import hook_output
 from fastai.optimizer import Adam
 from fastai.vision.gan import GANLearner, FixedGANSwitcher
 from .layers import conv, SubPixelConv, ResidualBlock
-from .models import SRGenerator, SRResNet, Discriminator
+from .models import SRGenerator, Discriminator
 from .registry import ARCHS, UPSAMPLERS
 from .losses import make_content_loss, adv_loss_g, gradient_penalty, adv_weight_for
 from .metrics import PSNRMetric, DetailMetric
