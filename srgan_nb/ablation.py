@@ -7,20 +7,18 @@ __all__ = ['SWITCHES', 'train_switch', 'evaluate_sr', 'ablate']
 
 # %% ../nbs/10a_ablation.ipynb #ff09f5af
 import random, time
-from functools import partial
-import pandas as pd, torch
+import pandas as pd
 from fastai.learner import Learner
-from fastai.optimizer import Adam
 from fastai.torch_core import set_seed
-from PIL import Image
-from .data import image_files, load_image, modcrop, bicubic_down, bicubic_up, img2tensor
-from .metrics import psnr, ssim, PSNRMetric
+from .data import bicubic_up, img2tensor
+from .metrics import PSNRMetric
 from .learner import paper_adam
 from .models import count_params, make_generator
 from .losses import make_content_loss, VGG_CONTENT_LAYERS
-from .benchmark import get_upscaler, evaluate
+from .benchmark import evaluate
 from .gan import srgan_learner
-from .variant import make_critic, wgan_learner, checkerboard
+from .wgan import make_critic, wgan_learner
+from .metrics import checkerboard
 
 # %% ../nbs/10a_ablation.ipynb #a77388d8
 SWITCHES = {  # row name: what it changes from the baseline (srresnet, pixelshuffle, mse, no GAN)
@@ -66,6 +64,7 @@ def evaluate_sr(upscaler, folder, scale=4):
     m = evaluate(upscaler, folder, scale, extra={'checker': checker}).iloc[-1]
     return dict(psnr=float(m.psnr), ssim=float(m.ssim), checker=float(m.checker))
 
+# %% ../nbs/10a_ablation.ipynb #2faf0508
 def ablate(dls, steps, folder, switches=None, scale=4, log=print, **kwargs):
     "Train and evaluate each of `switches` (default `SWITCHES`) for `steps` generator updates: (DataFrame of results, dict of generators)."
     rows, models = [dict(switch='bicubic', **evaluate_sr('bicubic', folder, scale))], {}

@@ -6,13 +6,13 @@
 __all__ = ['MAX_BAD_FRACTION', 'DIV2K_URL', 'SRDataset', 'skipped_images', 'SRDataLoader', 'sr_dls', 'download_div2k']
 
 # %% ../nbs/00b_batches.ipynb #30ba07fe
-import os, random, shutil, time, warnings, zlib
+import random, warnings, zlib
 from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
 from fastai.data.core import DataLoaders, TfmdDL
-from .data import ImageReadError, load_image, image_files, img2tensor, tensor2img, bicubic_down, bicubic_up, degrade, dihedral
+from .data import ImageReadError, load_image, image_files, img2tensor, tensor2img, bicubic_up, degrade, dihedral
 from .download import download_dataset
 
 # %% ../nbs/00b_batches.ipynb #ed072f9c
@@ -103,12 +103,14 @@ class SRDataset(torch.utils.data.Dataset):
         y, x, k = (torch.randint(n, ()).item() for n in (a.shape[0] - p + 1, a.shape[1] - p + 1, 8))
         return self.pair(dihedral(a[y:y + p, x:x + p], k))
 
+# %% ../nbs/00b_batches.ipynb #6cd34176
 def skipped_images(dls):
     "One line naming the training and validation images of `dls` that were skipped as unreadable, or None if there were none."
     bad = [f for ds in (dls.train_ds, dls.valid_ds) for f in getattr(ds, 'bad', {})]
     if not bad: return None
     return f"skipped {len(bad)} image(s) that cannot be read: " + ', '.join(Path(f).name for f in bad[:10]) + (' ...' if len(bad) > 10 else '')
 
+# %% ../nbs/00b_batches.ipynb #41f396a1
 def _img_size(f):
     "Image size from the file header (no decoding)."
     try:

@@ -7,15 +7,17 @@ __all__ = ['BF16_MIN_BENCH', 'conv_limit', 'bench_upscale', 'window_curve', 'pea
            'add_bench_upscale_command']
 
 # %% ../nbs/11a_bench.ipynb #fa6688b4
-import json, os, platform, subprocess, sys, tempfile, time
-from pathlib import Path
+import json, subprocess, sys, time
 import numpy as np
 import torch
 from PIL import Image
 from .models import SRResNet
 from .data import img2tensor
 from .precision import autocast, resolve_precision, bf16_speedup, channels_last
-from .inference import get_model, pick_device, upscale, WeightsNotFoundError, eval_mode, probe_generator, module_device
+from .models import WeightsNotFoundError
+from .loading import get_model, pick_device, eval_mode, module_device
+from .tiles import probe_generator
+from .inference import upscale
 
 # %% ../nbs/11a_bench.ipynb #54099a01
 from .precision import cpu_info   # notebook 02a: what a measurement of speed depends on
@@ -59,6 +61,7 @@ def conv_limit(net, precision='bf16', device='cpu', side=256, n=3):
     gflop_mp = fc.get_total_flops() / (probe * s) ** 2 * 1e6 / 1e9
     return dict(precision=precision, conv_tflops=tflops, gflop_per_mp=gflop_mp, limit_mps=tflops * 1e3 / gflop_mp)
 
+# %% ../nbs/11a_bench.ipynb #1ad7bf2a
 BF16_MIN_BENCH = 0.5   # bf16 rows are left out where the probe measures bf16 at under half of float32's speed
 
 def _engines(net, low_ok, openvino):
@@ -141,7 +144,8 @@ import json, sys, time
 import numpy as np, torch
 from PIL import Image
 from srgan_nb.bench import _bench_model
-from srgan_nb.inference import upscale, probe_generator, effective_reach
+from srgan_nb.tiles import probe_generator, effective_reach
+from srgan_nb.inference import upscale
 def hwm():
     try:
         with open('/proc/self/status') as f: return next(int(l.split()[1]) * 1024 for l in f if l.startswith('VmHWM:'))
@@ -190,6 +194,7 @@ def format_bench(b, big=None, info=None, curve=None):
                   '|---|' + '---|' * len(curve), '| output MP/s | ' + ' | '.join(f"{r['mps']:.3f}" for r in curve) + ' |']
     return '\n'.join(lines)
 
+# %% ../nbs/11a_bench.ipynb #4322fa30
 def bench_command(args):
     "Run `srgan_nb bench-upscale` for parsed `args`: print the table; returns 0."
     b = bench_upscale(args.size, args.model, args.device, args.n, onnx=not args.no_onnx, openvino=not args.no_openvino, compile=args.compile)
@@ -198,6 +203,7 @@ def bench_command(args):
     print(format_bench(b, big, curve=curve), flush=True)
     return 0
 
+# %% ../nbs/11a_bench.ipynb #f14e3717
 def add_bench_upscale_command(subparsers):
     "Add the `bench-upscale` sub-command (throughput and peak memory of `upscale`) to argparse `subparsers`."
     p = subparsers.add_parser('bench-upscale', help='upscale() against the bare forward pass in each precision and runtime (onnxruntime, OpenVINO), and its peak memory')

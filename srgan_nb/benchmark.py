@@ -8,7 +8,7 @@ __all__ = ['MODEL_NAMES', 'QUALITY_COLUMNS', 'PAPER_TABLE2', 'PAPER_TABLE1', 'PA
            'compare_figure', 'write_csv', 'format_results', 'evaluate_command', 'add_evaluate_command']
 
 # %% ../nbs/05a_benchmark.ipynb #b996cef0
-import argparse, inspect, os, re, sys, tempfile, time
+import argparse, re, sys, time
 from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -24,6 +24,7 @@ def bicubic_upscaler(img, scale=4):
     "Upscale a PIL image by `scale` with PIL's bicubic interpolation (the paper's baseline)."
     return bicubic_up(img, scale)
 
+# %% ../nbs/05a_benchmark.ipynb #8f84e2fc
 def nearest_upscaler(img, scale=4):
     "Upscale a PIL image by `scale` with nearest-neighbour interpolation (each pixel becomes a block)."
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
@@ -152,6 +153,7 @@ def paper_table(results):
                              our_psnr=o, diff=o - p, our_ssim=r.ssim if r is not None else np.nan))
     return pd.DataFrame(rows, columns=['set', 'model', 'table', 'paper_psnr', 'our_psnr', 'diff', 'our_ssim'])
 
+# %% ../nbs/05a_benchmark.ipynb #5610445e
 def print_paper_table(results):
     "Print `paper_table(results)` with missing values shown as 'missing'."
     t = paper_table(results)
@@ -191,11 +193,13 @@ def write_csv(df, path):
         with open(tmp, 'w', newline='') as fh: df.to_csv(fh, index=False)
     return atomic_write(path, write)
 
+# %% ../nbs/05a_benchmark.ipynb #9c5d54c2
 def format_results(df):
     "The `evaluate` table as text: PSNR with 2 decimals, SSIM with 4, detail ratio with 3, seconds with 3."
     fmt = {'psnr': '{:.2f}'.format, 'ssim': '{:.4f}'.format, 'detail': '{:.3f}'.format, 'seconds': '{:.3f}'.format}
     return df.to_string(index=False, formatters=fmt)
 
+# %% ../nbs/05a_benchmark.ipynb #3029eb2e
 def evaluate_command(args):
     "Run `srgan_nb evaluate` from parsed arguments: print the table, write the CSV if asked; return the exit code."
     try:
@@ -207,6 +211,7 @@ def evaluate_command(args):
         return 1
     return 0
 
+# %% ../nbs/05a_benchmark.ipynb #9f801aa4
 def add_evaluate_command(subparsers):
     "Add the `evaluate` sub-command (PSNR/SSIM in the paper's protocol on image folders) to `subparsers`."
     p = subparsers.add_parser(

@@ -76,6 +76,7 @@ def overview_parser():
         sub.add_parser(cmd, help=HELP[cmd] if dep is None or _installed(dep) else f'(needs {dep}: pip install "srgan_nb[train]")')
     return p
 
+# %% ../nbs/11_cli.ipynb #0eb78d9c
 def main(argv=None) -> int:
     "Entry point of the `srgan_nb` console script; returns the exit code."
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -116,6 +117,7 @@ def import_graph(package_dir=None):
         graph[m] = deps
     return graph
 
+# %% ../nbs/11_cli.ipynb #f5034475
 def import_cycles(graph):
     "Every cycle of a {module: deps} graph, as lists of modules (empty when the imports point one way)."
     cycles, state = [], {}

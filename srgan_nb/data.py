@@ -8,7 +8,7 @@ __all__ = ['IMAGE_EXTS', 'ImageReadError', 'to8bit', 'upright', 'open_image', 'l
            'degrade', 'dihedral']
 
 # %% ../nbs/00_data.ipynb #39d93b2a
-import math, os, random, re, shutil, time, warnings, zipfile
+import math, os, re, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -27,6 +27,7 @@ def to8bit(im):
     else: a = np.clip(a.astype(np.float64) / 257, 0, 255)
     return Image.fromarray(np.round(a).astype(np.uint8), 'L')
 
+# %% ../nbs/00_data.ipynb #1cd7b2ed
 def _flatten(im):
     "Any PIL mode -> 8-bit RGB or L without alpha (alpha composited on white)."
     if im.mode == 'P': im = im.convert('RGBA' if 'transparency' in im.info else 'RGB')
@@ -52,6 +53,7 @@ def upright(im):
         warnings.warn(f"EXIF orientation ignored ({type(e).__name__}: {e})")
         return im.copy()
 
+# %% ../nbs/00_data.ipynb #4af8f80f
 def open_image(path, check=None):
     "Decode the image file `path` upright in its own mode (`check(w, h)` runs before decoding); any failure is an `ImageReadError` naming the file."
     path = Path(path)
@@ -73,6 +75,7 @@ def open_image(path, check=None):
                 raise ImageReadError(f"{path}: {int((~np.isfinite(a)).sum())} NaN or infinite pixel value(s) in a float (mode F) image")
             return upright(im)
 
+# %% ../nbs/00_data.ipynb #48a79523
 def load_image(path, mode='RGB'):
     "Read `path` as an upright PIL image in `mode` ('RGB' or 'L', alpha on white); raise `ImageReadError` naming the file otherwise."
     im = _flatten(open_image(path))
@@ -103,6 +106,7 @@ def sample_image(name):
     if not p.is_file(): raise FileNotFoundError(f"no sample image {name!r} in {p.parent} (the sample photos come with a clone of the repository)")
     return p
 
+# %% ../nbs/00_data.ipynb #c468544e
 def find_dataset(name):
     "Path of the data set `name` (e.g. 'T91', 'Set5') in a folder of `$SRGAN_NB_DATA`, else in a `data` folder inside a `shared` folder up to three levels above, or None."
     cands = [Path(p)/name for p in os.environ.get('SRGAN_NB_DATA', '').split(os.pathsep) if p]
@@ -118,6 +122,7 @@ def img2tensor(img):
     if a.ndim == 2: a = a[..., None]
     return torch.from_numpy(np.array(a)).permute(2, 0, 1).to(torch.float32, memory_format=torch.contiguous_format).div_(255)  # dense (C,H,W)
 
+# %% ../nbs/00_data.ipynb #726c9ed4
 def tensor2img(t):
     "Float tensor (C,H,W) or (1,C,H,W) in [0,1] -> PIL image (clamped, rounded)."
     t = t.detach()
@@ -145,6 +150,7 @@ def bicubic_down(img, scale=4):
     img = modcrop(img, scale)
     return img.resize((img.width // scale, img.height // scale), Image.BICUBIC)
 
+# %% ../nbs/00_data.ipynb #8a5ff74e
 def bicubic_up(img, scale=4):
     "Bicubic upsampling (PIL) of a PIL image by `scale`: the classic baseline."
     return img.resize((img.width * scale, img.height * scale), Image.BICUBIC)

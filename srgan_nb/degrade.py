@@ -114,7 +114,7 @@ class RealDegradation:
     "Random real-photo degradation of HR crops to LR: a share of clean bicubic, else blur, resize, noise and JPEG, and sometimes a second milder pass."
     scale: int = 4
     p_clean: float = 0.2                 # plain bicubic x4, the paper's LR: clean inputs stay sharp
-    p_jpeg_only: float = 0.15            # plain bicubic x4 then JPEG alone: a sharp web photo's blocks
+    p_jpeg_only: float = 0.3             # plain bicubic x4 then JPEG alone: a sharp web photo's blocks
     p_blur: float = 0.7                  # blur before the downsample: optics, focus, motion
     sigma: tuple = (0.2, 2.5)            # its std in HR pixels (Real-ESRGAN: 0.2-3)
     p_aniso: float = 0.4                 # of the Gaussian kernels: elongated and rotated

@@ -33,6 +33,7 @@ DATASETS = {
 class DownloadError(OSError):
     "A download that failed or brought the wrong bytes: the message names the URL and the cause."
 
+# %% ../nbs/00a_download.ipynb #2b5e44d1
 _CHUNK = 2**20
 
 def _bar(chunks, total):
@@ -170,6 +171,7 @@ def full_setting(ip=None):
     ip = _shell(ip)
     return ip is not None and ip.user_ns.get('FULL') is True
 
+# %% ../nbs/00a_download.ipynb #222eaf69
 def colab_quick_setting(ip=None):
     "Make IPython shell `ip` (default the running one) skip `slow` cells, unless the full setting is on; returns the transformer."
     ip = _shell(ip)

@@ -7,13 +7,15 @@ __all__ = ['ENGINES', 'ENGINE_MIN_SPEEDUP', 'export_onnx', 'OnnxGenerator', 'loa
            'load_openvino', 'cached_onnx', 'engine_for', 'export_command', 'add_export_command']
 
 # %% ../nbs/08b_export.ipynb #8d3922c5
-import contextlib, io, json, os, sys
+import contextlib, io, json, sys
 from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
 from .files import atomic_write
-from .inference import get_model, probe_generator, effective_reach, REACH_TOL, SHIPPED
+from .models import SHIPPED
+from .loading import get_model, ModelInfo, Runtime
+from .tiles import probe_generator, effective_reach, REACH_TOL
 
 # %% ../nbs/08b_export.ipynb #95b3c2f1
 def export_onnx(model, path, opset=18, example_size=32):
@@ -22,7 +24,7 @@ def export_onnx(model, path, opset=18, example_size=32):
     net = get_model(model, 'cpu')
     if not isinstance(net, nn.Module): raise TypeError(f"export_onnx: expected a generator, got {type(net).__name__}")
     net = net.float().eval()
-    s, r, elems = probe_generator(net)
+    s, r, elems = probe_generator(net)[:3]
     meta = dict(scale=s, radius=r, reach=effective_reach(net), reach_tol=REACH_TOL, elems=elems,
                 config=json.dumps(getattr(net, 'config', {})), producer='srgan_nb')
     x = torch.rand(1, 3, example_size, example_size)
@@ -40,14 +42,14 @@ def export_onnx(model, path, opset=18, example_size=32):
     return atomic_write(path, write, mode=0o644)
 
 # %% ../nbs/08b_export.ipynb #2db8cd7c
-def _take_meta(m, md, path):
-    "Set the tiling facts `export_onnx` wrote (`md`, a dict) on runtime module `m`: `probe_info`, `meta`, `config`."
+def _take_meta(m, md, path, engine):
+    "Set what `export_onnx` wrote (`md`, a dict) on runtime `m`: its `info` (a `ModelInfo` of `engine`, float32 inputs), `meta`, `config`."
     if md.get('producer') != 'srgan_nb': raise ValueError(f"{path}: not written by srgan_nb's export_onnx (no tiling metadata)")
-    m.probe_info = (int(md['scale']), int(md['radius']), float(md['elems']))
+    m.info = ModelInfo(int(md['scale']), int(md['radius']), float(md['elems']), precision='fp32', engine=engine)
     m.meta = {'reach': md['reach'], 'reach_tol': md['reach_tol']}
     m.config = json.loads(md.get('config') or '{}')
 
-class OnnxGenerator(nn.Module):
+class OnnxGenerator(Runtime):
     "An ONNX generator file run by onnxruntime, as a module mapping (N,3,h,w) tensors in [0,1] to (N,3,sh,sw)."
     def __init__(self, path, threads=None):
         super().__init__()
@@ -57,13 +59,13 @@ class OnnxGenerator(nn.Module):
         self.path = Path(path)
         try: self.session = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
         except Exception as e: raise ValueError(f"{path}: not an ONNX model onnxruntime can run ({str(e)[:200]})") from e
-        _take_meta(self, self.session.get_modelmeta().custom_metadata_map, path)
-        self.precision = 'fp32'
+        _take_meta(self, self.session.get_modelmeta().custom_metadata_map, path, 'onnxruntime')
         self.input_name = self.session.get_inputs()[0].name
     def forward(self, x):
         y = self.session.run(None, {self.input_name: x.detach().float().cpu().contiguous().numpy()})[0]
         return torch.from_numpy(y)
 
+# %% ../nbs/08b_export.ipynb #fd3030da
 def load_onnx(path, threads=None):
     "Open an ONNX generator written by `export_onnx` for `upscale` (onnxruntime, CPU)."
     if not Path(path).is_file(): raise FileNotFoundError(f"{path}: no such ONNX file")
@@ -85,15 +87,16 @@ def conv_precision(compiled):
         if 'layerType' in rt and rt['layerType'].astype(str) == 'Convolution': precs.add(rt['runtimePrecision'].astype(str))
     return 'bf16' if 'bf16' in precs else 'fp32'
 
-class OpenVinoGenerator(nn.Module):
+# %% ../nbs/08b_export.ipynb #0942225f
+class OpenVinoGenerator(Runtime):
     "An ONNX generator file compiled by OpenVINO for the CPU, as a module mapping (N,3,h,w) tensors in [0,1] to (N,3,sh,sw); `precision` 'fp32' or 'bf16' (OpenVINO's inference precision hint)."
     def __init__(self, path, precision='fp32', threads=None):
         super().__init__()
         if precision not in ('fp32', 'bf16'): raise ValueError(f"OpenVINO precision must be fp32 or bf16, not {precision!r}")
         try: import openvino as ov
         except ImportError as e: raise ImportError('running a generator with OpenVINO needs the openvino package: pip install openvino') from e
-        _take_meta(self, _onnx_meta(path), path)         # before compiling: a foreign file fails fast
-        self.path, self.precision = Path(path), 'fp32'       # what upscale feeds it: float32 tensors
+        _take_meta(self, _onnx_meta(path), path, 'openvino')   # before compiling: a foreign file fails fast
+        self.path = Path(path)                               # upscale feeds it float32 tensors (its info says so)
         cfg = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
         if threads: cfg['INFERENCE_NUM_THREADS'] = int(threads)
         core = ov.Core()
@@ -104,6 +107,7 @@ class OpenVinoGenerator(nn.Module):
         y = self.request.infer({0: x.detach().float().cpu().contiguous().numpy()})[0]
         return torch.from_numpy(np.array(y))                 # a copy: the request reuses its output buffer
 
+# %% ../nbs/08b_export.ipynb #20c60564
 def load_openvino(path, precision='fp32', threads=None):
     "Open an ONNX generator written by `export_onnx` for `upscale`, compiled by OpenVINO for this CPU."
     if not Path(path).is_file(): raise FileNotFoundError(f"{path}: no such ONNX file")
@@ -112,7 +116,8 @@ def load_openvino(path, precision='fp32', threads=None):
 # %% ../nbs/08b_export.ipynb #dc24e263
 import hashlib, importlib.util, math, weakref
 from .precision import tuning_cache, cached_measure, channels_last
-from .inference import lean, tuned_window, arch_key, weights_key, seconds_of, pick_device
+from .loading import lean, weights_key, pick_device
+from .tiles import tuned_window, arch_key, seconds_of
 
 ENGINES = ('torch', 'openvino', 'onnxruntime', 'auto')
 ENGINE_MIN_SPEEDUP = 1.1   # 'auto' takes OpenVINO only where it measures at least this much faster than PyTorch
@@ -132,6 +137,7 @@ def cached_onnx(net):
         export_onnx(net, f)
     return f
 
+# %% ../nbs/08b_export.ipynb #9ee13d1b
 def _measure_engines(net):
     "'openvino' if OpenVINO runs a window of the tuned size `ENGINE_MIN_SPEEDUP` x faster than PyTorch here, else 'torch'."
     ov, run = engine_for(net, 'openvino'), lean(net, 'fp32')
@@ -147,7 +153,7 @@ def engine_for(model, engine='torch', precision='fp32', device='cpu'):
     "The module to pass to `upscale` for generator `model` (a name, file or module) with `engine` ('torch': the generator; 'openvino'/'onnxruntime': that runtime on its exported ONNX, cached; 'auto': OpenVINO where installed and measured faster here, else the generator)."
     if engine not in ENGINES: raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     net = get_model(model, device)
-    if engine == 'torch' or not isinstance(net, nn.Module) or hasattr(net, 'probe_info') or next(net.parameters(), None) is None: return net
+    if engine == 'torch' or not isinstance(net, nn.Module) or isinstance(net, Runtime) or next(net.parameters(), None) is None: return net
     if pick_device(device).type != 'cpu' or precision != 'fp32':
         if engine == 'auto': return net                  # the other runtimes run float32 on the CPU
         raise ValueError(f"engine {engine!r} runs in float32 on the CPU (precision='fp32', device='cpu'), not {precision} on {device}")
@@ -172,6 +178,7 @@ def export_command(args):
     print(f"{args.model} -> {out} ({out.stat().st_size / 2**20:.1f} MiB, dynamic height and width)")
     return 0
 
+# %% ../nbs/08b_export.ipynb #5a4321f7
 def add_export_command(subparsers):
     "Add the `export` sub-command (a generator to ONNX) to argparse `subparsers`."
     p = subparsers.add_parser('export', help='export a generator to ONNX (dynamic height and width)')

@@ -9,7 +9,6 @@ __all__ = ['CleanGANSteps', 'srgan_learner', 'SampleKeeper', 'plot_gan_losses', 
 # %% ../nbs/07_gan.ipynb #cb510d08
 import warnings
 from dataclasses import replace
-from pathlib import Path
 import torch, torch.nn as nn
 from fastai.learner import Learner
 from fastai.callback.core import Callback
@@ -18,10 +17,11 @@ from fastai.torch_core import set_seed, default_device
 from fastcore.foundation import L
 from .batches import sr_dls, skipped_images
 from .models import SRResNet, Discriminator, save_generator, load_generator
-from .losses import ContentLoss, make_content_loss, SumLoss, GridLoss, adv_weight_for
+from .losses import make_content_loss, SumLoss, GridLoss, adv_weight_for
 from .metrics import PSNRMetric, DetailMetric
 from .learner import paper_adam, accelerate
-from .loop import fit_steps, lr_schedule, read_log, barrier
+from .loop import fit_steps, lr_schedule, read_log
+from .distributed import barrier
 from fastai.torch_core import rank_distrib
 from .pretrain import train_config
 from .registry import GANS
@@ -109,11 +109,13 @@ def start_metrics(dls, generator, precision='auto'):
     with l.no_bar(), l.no_logging(): _, p, d = l.validate()
     return dict(psnr=float(p), detail=float(d))
 
+# %% ../nbs/07_gan.ipynb #f9dfbee6
 def pick_textured(rows, floor, max_grid=1.2, max_detail=1.1):
     "The scored snapshot (dicts with step, psnr, detail, grid2, grid4) with the most detail among those with PSNR >= `floor`, both grid ratios <= `max_grid` and detail <= `max_detail` (None if none)."
     ok = [r for r in rows if r['psnr'] >= floor and max(r['grid2'], r['grid4']) <= max_grid and r['detail'] <= max_detail]
     return max(ok, key=lambda r: r['detail'], default=None)
 
+# %% ../nbs/07_gan.ipynb #f2b6f0ec
 def pick_snapshot(rows, floor, max_detail=1.0):
     "The GAN log row with the highest validation detail ratio <= `max_detail` among those with validation PSNR >= `floor` (None if none)."
     ok = [r for r in rows if r.get('phase') == 'gan' and r.get('valid_psnr') is not None and r.get('valid_detail') is not None

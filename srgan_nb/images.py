@@ -97,10 +97,12 @@ def pad_small(arr):
     if min(h, w) >= _MIN_SIDE: return arr
     return np.pad(arr, ((0, max(_MIN_SIDE - h, 0)), (0, max(_MIN_SIDE - w, 0))) + ((0, 0),) * (arr.ndim - 2), mode='edge')
 
+# %% ../nbs/02b_images.ipynb #1beb64c6
 def blank_canvas(mode, size):
     "An empty output image of `size` (w, h) for the colour part of `mode` (`finish_output` adds the alpha channel)."
     return Image.new(mode[:-1] if mode in ('RGBA', 'LA') else mode, size)
 
+# %% ../nbs/02b_images.ipynb #89604532
 def finish_output(out, mode, alpha, size):
     "The output `out` cropped to `size` (w, h), with the input's `alpha` channel, upscaled with bicubic, put back."
     if out.size != size: out = out.crop((0, 0, *size))
@@ -130,6 +132,7 @@ def check_quality(quality):
         raise ValueError(f"quality must be an integer from 1 to 100, got {quality!r}")
     return int(quality)
 
+# %% ../nbs/02b_images.ipynb #40451bc3
 def save_image(im, path, format=None, quality=95):
     "Write `im` to `path` as png/jpg/webp (default: from the suffix) atomically: a temp file in the same folder, then `os.replace`."
     path = Path(path)

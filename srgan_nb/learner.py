@@ -17,10 +17,9 @@ from fastai.optimizer import Adam
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.torch_core import set_seed, default_device
-from .data import tensor2img, bicubic_up
 from .models import SRResNet
 from .losses import ContentLoss
-from .metrics import PSNRMetric, psnr
+from .metrics import PSNRMetric
 from .precision import resolve_precision, autocast
 
 # %% ../nbs/06_learner.ipynb #c89c5209
@@ -51,6 +50,7 @@ class DeviceMixedPrecision(MixedPrecision):
         # a loss that came out of autocast in 16 bits (a GAN's critic term on a CPU) is summed and logged in float32
         self.learn.loss_grad, self.learn.loss = self.loss_grad.float(), self.loss.float()
 
+# %% ../nbs/06_learner.ipynb #9195c050
 def accelerate(learn, precision='auto', channels_last=None):
     "Add mixed precision (`precision`: 'auto'|'fp32'|'fp16'|'bf16') and channels_last (default: on with 16-bit or CUDA) to `learn`."
     dev = _device(learn)

@@ -5,26 +5,26 @@
 # %% auto #0
 __all__ = ['LOG_FIELDS', 'epoch_seed', 'StepLoop', 'lr_schedule', 'StepScheduler', 'NonFiniteLossError', 'NoSpaceError',
            'NaNGuard', 'loss_parts', 'atomic_save', 'load_checkpoint', 'rng_states', 'set_rng_states', 'Checkpointer',
-           'write_log', 'read_log', 'fit_steps', 'world_size', 'barrier', 'init_distributed', 'dist_timeout',
-           'DistributedSteps']
+           'write_log', 'read_log', 'fit_steps']
 
 # %% ../nbs/06a_loop.ipynb #aa52ce7d
-import contextlib, datetime, errno, os, csv, math, time, random, warnings, zlib
+import contextlib, errno, csv, math, time, random, warnings, zlib
 from pathlib import Path
 import numpy as np, torch, torch.nn as nn
-import torch.distributed as dist
 from fastai.callback.core import Callback, CancelFitException
 from fastai.callback.schedule import ParamScheduler, SchedCos, SchedLin, SchedNo, combine_scheds
 from fastai.torch_core import set_seed, default_device, rank_distrib
 from fastcore.foundation import L
 from .models import save_generator
 from .files import atomic_write
+from .distributed import DistributedSteps, world_size
 
 # %% ../nbs/06a_loop.ipynb #ac61e127
 def epoch_seed(seed, phase, epoch):
     "A 32-bit seed for one epoch of one training phase: the same for the same (seed, phase, epoch), on any machine."
     return zlib.crc32(f'{seed}/{phase}/{epoch}'.encode())
 
+# %% ../nbs/06a_loop.ipynb #8787c616
 class StepLoop(Callback):
     "Count optimiser steps across runs: epochs of `every` steps, RNGs seeded per epoch, training stops at `total`."
     order = 55   # before the progress bar (60) measures the epoch: `before_train` sets its length
@@ -72,6 +72,7 @@ def lr_schedule(lr, kind='constant', warmup=0., drop=0.1):
     if not 0 <= warmup < 1: raise ValueError(f"warmup is a fraction of training in [0, 1), got {warmup}")
     return combine_scheds([warmup, 1 - warmup], [SchedLin(lr / 100, lr), main]) if warmup else main
 
+# %% ../nbs/06a_loop.ipynb #5d7ca2eb
 class StepScheduler(ParamScheduler):
     "fastai `ParamScheduler` driven by the `StepLoop` step counter (so schedules continue across resumes)."
     def before_batch(self):
@@ -84,6 +85,7 @@ class NonFiniteLossError(RuntimeError):
 class NoSpaceError(OSError):
     "Training stopped because the disk is full; the message names the file and the last good checkpoint."
 
+# %% ../nbs/06a_loop.ipynb #1b026a67
 def _no_space(e):
     "Whether `e` is what a full disk raises: ENOSPC, or torch.save's zip writer failing part-way."
     if isinstance(e, OSError) and e.errno == errno.ENOSPC: return True
@@ -104,6 +106,7 @@ class NaNGuard(Callback):
         self.error = f"loss is {loss}{where}{_bad_terms(self.learn)}: training stopped before the update"
         raise CancelFitException()
 
+# %% ../nbs/06a_loop.ipynb #795c16a1
 def loss_parts(learn):
     "The last value of every named loss term of `learn`: the `parts` dicts kept by its loss modules and callbacks."
     lf, found = learn.loss_func, []
@@ -119,6 +122,7 @@ def loss_parts(learn):
             if torch.is_tensor(v) and (k not in res or not torch.isfinite(v).all()): res[k] = v
     return res
 
+# %% ../nbs/06a_loop.ipynb #119e0b87
 def _bad_terms(learn):
     "'; non-finite loss term(s) ...' for the NaN guard's message, or '' when no term records it."
     bad = {k: v.float().mean().item() for k, v in loss_parts(learn).items() if not torch.isfinite(v).all()}
@@ -132,6 +136,7 @@ def atomic_save(obj, path):
         else: torch.save(obj, tmp)
     return atomic_write(path, write)
 
+# %% ../nbs/06a_loop.ipynb #637a4b78
 def load_checkpoint(path, map_location='cpu'):
     "Load a training checkpoint written by `Checkpointer` without executing pickled code (`weights_only=True`)."
     path = Path(path)
@@ -149,6 +154,7 @@ def rng_states():
             'numpy': (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
             'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
 
+# %% ../nbs/06a_loop.ipynb #28864c2d
 def set_rng_states(s):
     "Restore generator states saved by `rng_states`."
     random.setstate(tuple(tuple(o) if isinstance(o, list) else o for o in s['python']))
@@ -270,6 +276,7 @@ def write_log(rows, path):
     lines = [','.join(LOG_FIELDS)] + [','.join(fmt(r.get(k)) for k in LOG_FIELDS) for r in rows]
     return atomic_save('\n'.join(lines) + '\n', path)
 
+# %% ../nbs/06a_loop.ipynb #0b4fe453
 def read_log(path):
     "Rows of a `log.csv` as dicts (numbers as floats, `step` as int, empty cells as None)."
     def conv(k, v):
@@ -334,67 +341,3 @@ def fit_steps(learn,                 # the fastai `Learner` to train
                                  "resume from it with a lower learning rate.")
     learn.step_loop, learn.checkpointer = loop, keeper
     return learn
-
-# %% ../nbs/06a_loop.ipynb #12ffbbff
-def world_size():
-    "Number of processes in this training run (1 unless `torch.distributed` is initialised)."
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-def barrier():
-    "Wait until every process gets here (nothing to do in a one-process run)."
-    if world_size() > 1: dist.barrier()
-
-def init_distributed(device=None):
-    "Join the process group that `torchrun` describes (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU; returns this process's device."
-    if int(os.environ.get('WORLD_SIZE', 1)) <= 1 or world_size() > 1: return device
-    cuda = str(device or ('cuda' if torch.cuda.is_available() else 'cpu')).startswith('cuda')
-    if cuda:
-        local = int(os.environ.get('LOCAL_RANK', 0))
-        torch.cuda.set_device(local); device = f'cuda:{local}'
-    dist.init_process_group('nccl' if cuda else 'gloo', timeout=datetime.timedelta(seconds=dist_timeout()))
-    return device
-
-def dist_timeout():
-    "Seconds a process waits for the others at a collective before it fails: env SRGAN_NB_DIST_TIMEOUT, default 300 (gloo's own is 30 min)."
-    return float(os.environ.get('SRGAN_NB_DIST_TIMEOUT', 300))
-
-def _sharded(dl):
-    "fastai's `DistributedDL` around `dl`, able to send its shuffled indices over gloo (CPU) as well as NCCL."
-    try: from fastai.distributed import DistributedDL
-    except (ImportError, NameError) as e:
-        raise ImportError(f"multi-process training uses fastai.distributed, which needs the `accelerate` package: pip install accelerate ({e})") from e
-    class ShardedDL(DistributedDL):
-        shards = True
-        def _broadcast(self, t, rank):        # fastai's version sends a CUDA tensor (NCCL only)
-            t = torch.tensor(t, dtype=torch.long, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
-            dist.broadcast(t, rank)
-            return t.cpu().tolist()
-    return ShardedDL(dl, rank=dist.get_rank(), world_size=dist.get_world_size())
-
-# %% ../nbs/06a_loop.ipynb #33812673
-class DistributedSteps(Callback):
-    "Data-parallel `fit_steps`: shard the training batches, start from process 0's weights, average gradients and BatchNorm statistics, stop everywhere on a NaN."
-    order = 11  # after MixedPrecision's after_loss (10), before NaNGuard (20)
-    def before_fit(self):
-        self.world, self.train_dl = world_size(), self.dls.train
-        with torch.no_grad():
-            for t in self.learn.model.state_dict().values(): dist.broadcast(t, 0)
-        self.learn.dls.loaders[0] = _sharded(self.train_dl)
-    def after_fit(self): self.learn.dls.loaders[0] = self.train_dl
-    def after_loss(self):
-        if not self.training: return
-        bad = torch.tensor([0. if torch.isfinite(self.learn.loss_grad).all() else 1.], device=self.learn.loss_grad.device)
-        dist.all_reduce(bad)
-        if bad.item() and torch.isfinite(self.learn.loss_grad).all(): self.learn.loss_grad = self.learn.loss_grad * float('nan')
-    def after_backward(self):
-        gs = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
-        if not gs: return
-        flat = torch.cat([g.reshape(-1) for g in gs])
-        dist.all_reduce(flat); flat /= self.world
-        i = 0
-        for g in gs: g.copy_(flat[i:i + g.numel()].view(g.shape)); i += g.numel()
-    def before_validate(self):
-        with torch.no_grad():
-            for m in self.learn.model.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-                    for b in (m.running_mean, m.running_var): dist.all_reduce(b); b /= self.world

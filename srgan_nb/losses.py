@@ -49,6 +49,7 @@ def adv_loss_g(fake_logits):
     fake_logits = fake_logits.float()          # a 16-bit logit from autocast: the log and the mean in float32
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
+# %% ../nbs/04_losses.ipynb #406fcc29
 def adv_loss_d(real_logits, fake_logits):
     "Discriminator loss: mean of BCE-with-logits(real_logits, 1) and BCE-with-logits(fake_logits, 0) (in float32)."
     real_logits, fake_logits = real_logits.float(), fake_logits.float()
@@ -69,6 +70,7 @@ def adv_weight_for(content):
     kind = getattr(content, 'kind', content)
     return PAPER_ADV_WEIGHT / {'mse': 4, 'l1': 2}.get(kind, 1) if isinstance(kind, str) else PAPER_ADV_WEIGHT
 
+# %% ../nbs/04_losses.ipynb #22422ed3
 class PerceptualLoss(nn.Module):
     "SRGAN perceptual loss (Eq. 3): content(sr, hr) + adv_weight * adv_loss_g(fake_logits) -> (total, parts dict); `adv_weight=None`: `adv_weight_for(content)`."
     def __init__(self, content, adv_weight=None, vgg_weights='imagenet', rescale=1/12.75):
@@ -104,6 +106,7 @@ def ssim_t(x, y, window_size=11, sigma=1.5, data_range=1., reduction='mean', K1=
     with torch.autocast(x.device.type, enabled=False):                 # in float32 even inside autocast:
         return _ssim_f32(x.float(), y.float(), window_size, sigma, data_range, reduction, K1, K2, single)
 
+# %% ../nbs/04_losses.ipynb #756c4438
 def _ssim_f32(x, y, window_size, sigma, data_range, reduction, K1, K2, single):
     "The body of `ssim_t`, in float32: variances are differences of nearly equal means, which 16 bits cannot resolve."
     n, c, h, w = x.shape
@@ -154,6 +157,7 @@ class SumLoss(nn.Module):
 
     def extra_repr(self): return ' + '.join(f'{w:g}*{n}' for n, w in zip(self.names, self.weights))
 
+# %% ../nbs/04_losses.ipynb #36a1845f
 def _parse_terms(spec):
     "'ssim+0.1*vgg11' -> [(1.0, 'ssim'), (0.1, 'vgg11')]."
     res = []

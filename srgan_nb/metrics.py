@@ -143,6 +143,7 @@ def detail_energy(img, border=0):
     if min(y.shape[-2:]) < 3: raise ValueError(f"detail_energy: image too small ({y.shape[-1]}x{y.shape[-2]} after the border)")
     return float(_laplacian_energy(y).mean())
 
+# %% ../nbs/05_metrics.ipynb #6365a9cc
 def detail_ratio(sr, hr, border=4):
     "`detail_energy` of `sr` over that of `hr`, `border` px cropped: < 1 smoother than HR, > 1 busier."
     return detail_energy(sr, border) / detail_energy(hr, border)
@@ -175,12 +176,14 @@ def checkerboard(x, period=2):
     means = torch.stack([x[..., i::period, j::period].mean((-2, -1)) for i in range(period) for j in range(period)], -1)
     return float(means.std(-1, unbiased=False).mean())
 
+# %% ../nbs/05_metrics.ipynb #d9849ff9
 def grid_amplitude(img, period=4, border=0):
     "Grid amplitude of `img` (PIL image, uint8 array or [0,1] tensor) in grey levels: `checkerboard` of its 0..255 values, `border` px cropped (a multiple of `period` keeps the phases)."
     a, _ = _to_batch(img)
     if border: a = a[..., border:-border, border:-border]
     return checkerboard(torch.from_numpy(np.ascontiguousarray(a)), period)
 
+# %% ../nbs/05_metrics.ipynb #e2519836
 def grid_ratio(sr, hr, period=4, border=4):
     "`grid_amplitude` of `sr` over that of `hr`: above 1, SR has more pattern locked to the pixel grid than the photo."
     return grid_amplitude(sr, period, border) / max(grid_amplitude(hr, period, border), 1e-9)
@@ -204,6 +207,7 @@ def band_energy(img, block=16, border=4, sigmas=(1., 2.)):
     bands = torch.cat([levels[i] - levels[i + 1] for i in range(len(sigmas))], 1)
     return F.avg_pool2d(bands ** 2, block)
 
+# %% ../nbs/05_metrics.ipynb #42271187
 def texture_error(sr, hr, block=16, border=4, floor=1.):
     "Mean |10 log10(E_SR / E_HR)| (dB) over `block`-px blocks and bands of `band_energy`; `floor` (grey levels squared) keeps flat blocks finite. 0: the photo's detail, block by block."
     es, eh = band_energy(sr, block, border), band_energy(hr, block, border)

@@ -7,8 +7,7 @@ __all__ = ['MAX_CONFIG_INT', 'SHIPPED', 'SRGenerator', 'SRResNet', 'count_params
            'save_generator', 'load_generator', 'WeightsNotFoundError', 'weights_dir', 'shipped_weights']
 
 # %% ../nbs/02_models.ipynb #11d65a8d
-import json, math, os, tempfile
-from functools import partial
+import json, math, os
 from pathlib import Path
 import torch
 from torch import nn
@@ -111,6 +110,7 @@ def make_generator(arch='srresnet', upsample=None, **kwargs):
     "The generator registered in `ARCHS` as `arch`, built by its `from_settings` from training settings (`upsample`, `n_blocks`, ...)."
     return ARCHS[arch].from_settings(upsample=upsample, **kwargs)
 
+# %% ../nbs/02_models.ipynb #58c472f8
 def _arch_name(model):
     "The name `model`'s class is registered under in `ARCHS` (what a weight file stores)."
     try: return ARCHS.name_of(type(model))
@@ -188,6 +188,7 @@ SHIPPED = ('srresnet', 'srgan', 'real-srresnet', 'real-srgan')  # model names of
 class WeightsNotFoundError(FileNotFoundError):
     "A shipped weights file is not in this build of srgan_nb; the message says what to do."
 
+# %% ../nbs/02_models.ipynb #c98973f4
 def weights_dir():
     "Folder of the shipped weights: $SRGAN_NB_WEIGHTS if set, else `srgan_nb/weights` inside the package."
     return Path(os.environ.get('SRGAN_NB_WEIGHTS') or Path(srgan_nb.__file__).parent/'weights')

@@ -52,6 +52,7 @@ def tuning_cache():
     "The file where srgan_nb keeps what it measured about this machine ($SRGAN_NB_CACHE or ~/.cache/srgan_nb, tuning.json)."
     return Path(os.environ.get('SRGAN_NB_CACHE') or Path.home()/'.cache'/'srgan_nb')/'tuning.json'
 
+# %% ../nbs/02a_precision.ipynb #e8055821
 def cpu_info():
     "The CPU's name and its bf16 features (from /proc/cpuinfo where there is one), and torch's thread count."
     name, flags = platform.processor() or platform.machine(), set()
@@ -63,10 +64,12 @@ def cpu_info():
     feats = [f for f in ('avx512_bf16', 'amx_bf16', 'avx512_fp16') if f in flags]
     return dict(cpu=name, cores=os.cpu_count(), threads=torch.get_num_threads(), bf16_features=feats)
 
+# %% ../nbs/02a_precision.ipynb #78a0c4db
 def machine_key():
     "What a measurement of speed depends on: the CPU's name, torch's version and its thread count."
     return f"{cpu_info()['cpu']} | torch {torch.__version__} | {torch.get_num_threads()} threads"
 
+# %% ../nbs/02a_precision.ipynb #4b132d48
 def cached_measure(key, measure):
     "`measure()` for `key` of this machine, from the tuning cache if it was measured before (then stored there)."
     f, k = tuning_cache(), f"{machine_key()} | {key}"
@@ -82,6 +85,7 @@ def cached_measure(key, measure):
     except OSError: pass                                  # a read-only home: measure again next time
     return v
 
+# %% ../nbs/02a_precision.ipynb #764eb6fd
 def fast_bf16(device='cpu'):
     "Whether bf16 autocast is clearly faster than float32 on `device`: measured once per machine (3 probes, median) and cached ($SRGAN_NB_FAST_BF16=0/1 overrides)."
     env = os.environ.get('SRGAN_NB_FAST_BF16')
@@ -105,6 +109,7 @@ def resolve_precision(precision='auto', device='cpu', cuda='fp16'):
     if kind == 'cuda': return 'bf16' if cuda == 'bf16' and torch.cuda.is_bf16_supported() else 'fp16'
     return 'bf16' if kind == 'cpu' and fast_bf16(device) else 'fp32'
 
+# %% ../nbs/02a_precision.ipynb #5ee87c07
 def autocast(precision, device='cpu'):
     "A context manager running its block in `precision` ('fp32': as it is; 'bf16'/'fp16': `torch.autocast`) on `device`."
     if precision == 'fp32': return contextlib.nullcontext()
@@ -135,6 +140,7 @@ def image_gap(out, ref):
     d = np.abs(a - b)
     return float(d.mean()), int(d.max())
 
+# %% ../nbs/02a_precision.ipynb #102fa041
 def within_tolerance(out, ref, precision):
     "Whether 8-bit image `out` is as close to float32's `ref` as arithmetic in `precision` allows (`IMAGE_TOLERANCE`)."
     if precision not in IMAGE_TOLERANCE: raise ValueError(f"precision must be one of {', '.join(IMAGE_TOLERANCE)}, not {precision!r}")
@@ -152,10 +158,12 @@ def is_dense(x, memory_format=None):
     fmts = (torch.contiguous_format, torch.channels_last) if memory_format is None else (memory_format,)
     return x.dim() == 4 and any(tuple(x.stride()) == _dense_strides(x.shape, f) for f in fmts)
 
+# %% ../nbs/02a_precision.ipynb #61400b92
 def channels_last(x):
     "`x` (N,C,H,W) as a dense channels-last tensor: strides (CHW, 1, WC, C); copied only when they are not already."
     return x if is_dense(x, torch.channels_last) else x.clone(memory_format=torch.channels_last)
 
+# %% ../nbs/02a_precision.ipynb #7e357e5f
 def dense(x):
     "`x` (N,C,H,W) as it is if dense NCHW or NHWC, else as a dense channels-last copy."
     return x if is_dense(x) else x.clone(memory_format=torch.channels_last)

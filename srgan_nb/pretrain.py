@@ -9,7 +9,6 @@ __all__ = ['R', 'V', 'BUILTIN_DEGRADATIONS', 'parse_kernel_sizes', 'TrainConfig'
 import argparse, math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-import torch
 from fastai.torch_core import set_seed
 from .batches import sr_dls, skipped_images
 from fastai.torch_core import rank_distrib
@@ -17,7 +16,8 @@ from .models import save_generator, load_generator, make_generator
 from .registry import DEGRADATIONS
 from .losses import CONTENT_CHOICES
 from .learner import sr_learner
-from .loop import fit_steps, lr_schedule, read_log, barrier
+from .loop import fit_steps, lr_schedule, read_log
+from .distributed import barrier
 
 # %% ../nbs/06b_pretrain.ipynb #4a02301b
 def _opt(default, help, group='main', **argparse_kw):
@@ -114,6 +114,7 @@ class TrainConfig:
         "`channels_last` as `accelerate` takes it: None for 'auto', else True/False."
         return {'auto': None, 'on': True, 'off': False}.get(self.channels_last, self.channels_last)
 
+# %% ../nbs/06b_pretrain.ipynb #0c64ee61
 def train_config(cfg=None, **kwargs):
     "`cfg` (default: `TrainConfig()`) with the fields in `kwargs` replaced; a name that is not a field is an error."
     names = [f.name for f in fields(TrainConfig)]

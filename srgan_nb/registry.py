@@ -94,6 +94,6 @@ class Registry:
 # %% ../nbs/01a_registry.ipynb #0c4c909f
 ARCHS = Registry('arch', providers=('models', 'variant'), package='srgan_nb')
 UPSAMPLERS = Registry('upsample kind', providers=('models', 'variant'), package='srgan_nb')
-GANS = Registry('gan', providers=('gan', 'variant'), package='srgan_nb')
+GANS = Registry('gan', providers=('gan', 'wgan'), package='srgan_nb')
 DEGRADATIONS = Registry('degradation', providers=('degrade',), package='srgan_nb')
 FAULT_KINDS = Registry('evaluation fault', providers=('degrade',), package='srgan_nb')

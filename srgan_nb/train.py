@@ -13,8 +13,8 @@ import torch.distributed as dist
 from fastai.torch_core import rank_distrib
 from .models import load_generator
 from .registry import ARCHS, UPSAMPLERS, GANS, DEGRADATIONS
-from .losses import make_content_loss, CONTENT_CHOICES
-from .loop import NonFiniteLossError, NoSpaceError, barrier
+from .losses import make_content_loss
+from .loop import NonFiniteLossError, NoSpaceError
 from .pretrain import TrainConfig, train_config, pretrain, BUILTIN_DEGRADATIONS
 from .gan import get_gan, train_srgan
 
@@ -41,7 +41,7 @@ _CHOICES = {'arch': lambda: list(ARCHS), 'upsample': lambda: list(UPSAMPLERS), '
             'degradation': lambda: [*BUILTIN_DEGRADATIONS, *DEGRADATIONS]}
 _GROUPS = {'recipe': 'recipe options beyond the paper (the fast CPU recipe: --pixel-loss l1 --schedule cosine --warmup 0.05 '
                      '--lr-pre-gen 1e-3 --no-bn --global-skip)',
-           'variant': 'switches of the modified SRGAN (notebook 10_variant)'}
+           'variant': 'switches of the modified SRGAN (notebooks 10_variant and 10_wgan)'}
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
     "Show defaults in --help, except the empty ones."
@@ -63,6 +63,7 @@ def add_config_args(parser, cls=TrainConfig):
         groups[g].add_argument('--' + f.name.replace('_', '-'), dest=f.name, help=f.metadata['help'], **kw)
     return parser
 
+# %% ../nbs/07a_train.ipynb #b23d68f1
 def config_from_args(args, cls=TrainConfig):
     "The `cls` config of parsed `args` (one field per flag); a single --data folder is passed as itself."
     kw = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
@@ -73,7 +74,7 @@ def config_from_args(args, cls=TrainConfig):
 def _train_main(args):
     "Run `srgan_nb train` from parsed `args` (alone, or as one process of a `torchrun` group); returns the exit code."
     from srgan_nb.vgg import VGGWeightsError
-    from srgan_nb.loop import init_distributed
+    from srgan_nb.distributed import init_distributed
     from fastai.callback.progress import ProgressCallback
     from fastcore.basics import defaults
     try: cfg = config_from_args(args)
@@ -92,7 +93,7 @@ def _train_main(args):
     except NoSpaceError as e:
         print(f"srgan_nb train: stopped: {str(e).splitlines()[-1].strip()}", file=sys.stderr); return 4
     except KeyboardInterrupt:
-        print(f"srgan_nb train: interrupted; continue with the same command plus --resume", file=sys.stderr); return 130
+        print("srgan_nb train: interrupted; continue with the same command plus --resume", file=sys.stderr); return 130
     except (VGGWeightsError, FileNotFoundError, ValueError) as e:
         print(f"srgan_nb train: error: {e}", file=sys.stderr); return 1
     finally:

@@ -11,7 +11,9 @@ from pathlib import Path
 from .data import image_files
 from .images import SAVE_FORMATS, FORMAT_SUFFIXES, save_image, check_quality
 from .files import stale_temps
-from .inference import WeightsNotFoundError, check_nonneg_int, get_model, pick_device, upscale, DEFAULT_MODEL
+from .models import WeightsNotFoundError
+from .loading import get_model, pick_device, DEFAULT_MODEL
+from .inference import check_nonneg_int, upscale
 from .export import ENGINES, engine_for
 from .precision import resolve_precision
 

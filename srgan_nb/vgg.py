@@ -47,10 +47,12 @@ VGG19_ENV = 'SRGAN_NB_VGG19'       # environment variable: path to a local copy 
 class VGGWeightsError(RuntimeError):
     "VGG19 weights could not be found, downloaded or read."
 
+# %% ../nbs/03_vgg.ipynb #ba0f7057
 def vgg19_cache_path():
     "Where torch hub caches the ImageNet VGG19 weights: `torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth`."
     return Path(torch.hub.get_dir())/'checkpoints'/VGG19_FILE
 
+# %% ../nbs/03_vgg.ipynb #48eee925
 def _hint():
     return (f"To use a local copy of {VGG19_FILE} (download it where there is internet from "
             f"{VGG19_Weights.IMAGENET1K_V1.url}): pass weights='/path/{VGG19_FILE}' (load_vgg19, VGGFeatures; "
