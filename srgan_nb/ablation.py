@@ -36,7 +36,8 @@ SWITCHES = {  # row name: what it changes from the baseline (srresnet, pixelshuf
 
 def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=None, n_blocks=4, n_feats=32, bn=False,
                  global_skip=True, lr=1e-3, adv_weight=None, critic_feats=32, vgg_weights='imagenet', seed=42):
-    "Train a generator with these switches for `steps` generator updates (`gan=None`: content loss only); returns (generator, learner)."
+    """Train a generator with these switches for `steps` generator updates (`gan=None`: content loss
+    only); returns (generator, learner)."""
     set_seed(seed)
     gen = make_generator(arch, upsample, n_blocks=n_blocks, n_feats=n_feats, scale=dls.scale, bn=bn, global_skip=global_skip)
     if gan is None:
@@ -44,13 +45,15 @@ def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=
                         opt_func=paper_adam)
         bps = 1
     else:
-        build = srgan_learner if gan == 'vanilla' else wgan_learner    # the paper's GAN, or the variant's WGAN-GP
+        # the paper's GAN, or the variant's WGAN-GP
+        build = srgan_learner if gan == 'vanilla' else wgan_learner
         learn = build(dls, gen, critic=make_critic(gan, n_feats=critic_feats), content=content, adv_weight=adv_weight, lr=lr,
                       vgg_weights=vgg_weights, switch_eval=False, precision='fp32')
         bps = learn.batches_per_step
     if steps > 0:
         dl, n = dls.train, dls.train.n
-        dl.n, dl.rng = steps * bps * dl.bs, random.Random(seed)       # exactly `steps` generator updates
+        # exactly `steps` generator updates
+        dl.n, dl.rng = steps * bps * dl.bs, random.Random(seed)
         set_seed(seed)
         try:
             with learn.no_bar(), learn.no_logging(): learn.fit_flat_cos(1, lr)
@@ -59,14 +62,16 @@ def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=
 
 # %% ../nbs/10a_ablation.ipynb #cf9b34b3
 def evaluate_sr(upscaler, folder, scale=4):
-    "Mean PSNR and SSIM (Y, border `scale`) and `checkerboard` of SR - bicubic (period `scale`) of an upscaler (model, name, path) on `folder`, by notebook 05a's `evaluate`."
+    """Mean PSNR and SSIM (Y, border `scale`) and `checkerboard` of SR - bicubic (period `scale`) of
+    an upscaler (model, name, path) on `folder`, by notebook 05a's `evaluate`."""
     checker = lambda sr, hr, lr: checkerboard(img2tensor(sr.convert('RGB')) - img2tensor(bicubic_up(lr, scale)), scale)
     m = evaluate(upscaler, folder, scale, extra={'checker': checker}).iloc[-1]
     return dict(psnr=float(m.psnr), ssim=float(m.ssim), checker=float(m.checker))
 
 # %% ../nbs/10a_ablation.ipynb #2faf0508
 def ablate(dls, steps, folder, switches=None, scale=4, log=print, **kwargs):
-    "Train and evaluate each of `switches` (default `SWITCHES`) for `steps` generator updates: (DataFrame of results, dict of generators)."
+    """Train and evaluate each of `switches` (default `SWITCHES`) for `steps` generator updates:
+    (DataFrame of results, dict of generators)."""
     rows, models = [dict(switch='bicubic', **evaluate_sr('bicubic', folder, scale))], {}
     random_vgg = kwargs.get('vgg_weights', 'imagenet') is None
     for name, sw in (SWITCHES if switches is None else switches).items():

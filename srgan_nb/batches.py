@@ -16,17 +16,20 @@ from .data import ImageReadError, load_image, image_files, img2tensor, tensor2im
 from .download import download_dataset
 
 # %% ../nbs/00b_batches.ipynb #ed072f9c
-MAX_BAD_FRACTION = 0.1   # a data set with more unreadable images than this is an error, not a warning
+# a data set with more unreadable images than this is an error, not a warning
+MAX_BAD_FRACTION = 0.1
 
 class SRDataset(torch.utils.data.Dataset):
-    "(LR, HR) float pairs in [0,1] made from HR image files: random or centre crops (or whole resized images), degraded on the fly."
+    """(LR, HR) float pairs in [0,1] made from HR image files: random or centre crops (or whole
+    resized images), degraded on the fly."""
     def __init__(self, files, patch_size=96, scale=4, train=True, degradation='bicubic', mode='crop', size=384,
                  epoch_len=None, sigma=None):
         if mode not in ('crop', 'resize'): raise ValueError(f"mode must be 'crop' or 'resize', got {mode!r}")
         p = size if mode == 'resize' else patch_size
         if p % scale: raise ValueError(f"{'size' if mode == 'resize' else 'patch_size'}={p} is not a multiple of scale={scale}")
         self.files, self.p, self.scale, self.train, self.kind, self.mode, self.sigma = list(files), p, scale, train, degradation, mode, sigma
-        self.bad, self.n_files = {}, len(self.files)     # bad: file -> why it cannot be read (skipped, one warning each)
+        # bad: file -> why it cannot be read (skipped, one warning each)
+        self.bad, self.n_files = {}, len(self.files)
         if mode == 'crop':
             sizes = {f: self._size(f) for f in self.files}
             self.files = [f for f in self.files if sizes[f] is not None]
@@ -42,7 +45,8 @@ class SRDataset(torch.utils.data.Dataset):
     def __len__(self): return self.epoch_len if self.train else len(self.files)
 
     def _skip(self, f, e):
-        "Record unreadable file `f` (error `e`) with one warning; an error once more than `MAX_BAD_FRACTION` of the files are bad."
+        """Record unreadable file `f` (error `e`) with one warning; an error once more than
+        `MAX_BAD_FRACTION` of the files are bad."""
         self.bad[f] = str(e)
         warnings.warn(f"skipping an image that cannot be read: {e}", stacklevel=3)
         n = self.n_files
@@ -56,7 +60,8 @@ class SRDataset(torch.utils.data.Dataset):
         except ImageReadError as e: self._skip(f, e)
 
     def hr_array(self, j):
-        "Decoded (and in resize mode resized) HR image `j` as a cached uint8 HxWx3 array; None if it cannot be decoded (skipped, one warning)."
+        """Decoded (and in resize mode resized) HR image `j` as a cached uint8 HxWx3 array; None if
+        it cannot be decoded (skipped, one warning)."""
         if j not in self.cache:
             if self.files[j] in self.bad: return None
             try: im = load_image(self.files[j])
@@ -76,7 +81,8 @@ class SRDataset(torch.utils.data.Dataset):
         return img2tensor(degrade(Image.fromarray(hr), self.scale, self.kind, self.sigma)), img2tensor(hr)
 
     def file_index(self, i):
-        "The file of training sample `i`: position `offset + i` of a stream in which every run of len(files) positions is a fresh shuffle of all files."
+        """The file of training sample `i`: position `offset + i` of a stream in which every run of
+        len(files) positions is a fresh shuffle of all files."""
         k, n = self.offset + i, len(self.files)
         b = k // n
         if b not in self._perms:
@@ -105,7 +111,8 @@ class SRDataset(torch.utils.data.Dataset):
 
 # %% ../nbs/00b_batches.ipynb #6cd34176
 def skipped_images(dls):
-    "One line naming the training and validation images of `dls` that were skipped as unreadable, or None if there were none."
+    """One line naming the training and validation images of `dls` that were skipped as unreadable,
+    or None if there were none."""
     bad = [f for ds in (dls.train_ds, dls.valid_ds) for f in getattr(ds, 'bad', {})]
     if not bad: return None
     return f"skipped {len(bad)} image(s) that cannot be read: " + ', '.join(Path(f).name for f in bad[:10]) + (' ...' if len(bad) > 10 else '')
@@ -119,7 +126,8 @@ def _img_size(f):
 
 # %% ../nbs/00b_batches.ipynb #df69981e
 class SRDataLoader(TfmdDL):
-    "fastai `TfmdDL` of (LR, HR) batches whose `show_batch` draws LR (nearest) / bicubic / HR side by side."
+    """fastai `TfmdDL` of (LR, HR) batches whose `show_batch` draws LR (nearest) / bicubic / HR side
+    by side."""
     def show_batch(self, b=None, max_n=4, figsize=None, show=True, **kwargs):
         "Draw `max_n` samples of batch `b` (default: one batch) as rows of LR / bicubic / HR."
         import matplotlib.pyplot as plt
@@ -139,7 +147,9 @@ class SRDataLoader(TfmdDL):
 # %% ../nbs/00b_batches.ipynb #d759693f
 def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_path=None, degradation='bicubic',
            mode='crop', size=384, epoch_len=None, seed=42, num_workers=0, device=None, sigma=None):
-    "fastai `DataLoaders` of (LR, HR) float batches in [0,1] from folder(s) of HR images; `degradation` 'bicubic', 'gaussian', a callable (img, scale) -> LR, or a random degradation with `images(seed)`."
+    """fastai `DataLoaders` of (LR, HR) float batches in [0,1] from folder(s) of HR images;
+    `degradation` 'bicubic', 'gaussian', a callable (img, scale) -> LR, or a random degradation
+    with `images(seed)`."""
     files = image_files(path_or_paths)
     if not files: raise ValueError(f"no image files in {path_or_paths}")
     if valid_path is not None: train_f, valid_f = files, image_files(valid_path)
@@ -150,7 +160,8 @@ def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_pa
         valid_f, train_f = sorted(shuffled[:n_valid]), sorted(shuffled[n_valid:])
     kw = dict(patch_size=patch_size, scale=scale, mode=mode, size=size, sigma=sigma)
     train_kind = valid_kind = degradation
-    if hasattr(degradation, 'images'):          # random faults (notebook 12): a fresh draw per crop; validation drawn once, seeded
+    # random faults (notebook 12): a fresh draw per crop; validation drawn once, seeded
+    if hasattr(degradation, 'images'):
         train_kind, valid_kind = degradation.images(), degradation.images(seed=seed)
     train_ds = SRDataset(train_f, train=True, degradation=train_kind, **kw)
     train_ds.epoch_len = epoch_len or max(len(train_ds.files), bs)
@@ -164,6 +175,7 @@ def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_pa
 DIV2K_URL = 'https://data.vision.ee.ethz.ch/cvl/DIV2K/'
 
 def download_div2k(dest=None, splits=('train', 'valid'), base_url=DIV2K_URL, keep_zip=False, timeout=30):
-    "Download and unzip DIV2K HR `splits` into `dest` (default $SRGAN_NB_DATA or ~/.cache/srgan_nb); needs internet."
+    """Download and unzip DIV2K HR `splits` into `dest` (default $SRGAN_NB_DATA or
+    ~/.cache/srgan_nb); needs internet."""
     return [download_dataset(f'DIV2K_{s}_HR', dest, url=f'{base_url}DIV2K_{s}_HR.zip', timeout=timeout, keep_archive=keep_zip)
             for s in splits]

@@ -24,7 +24,8 @@ from .precision import cpu_info   # notebook 02a: what a measurement of speed de
 
 # %% ../nbs/11a_bench.ipynb #195978a3
 def _bench_model(model=None, device='cpu'):
-    "The model to benchmark: `model`, or the shipped srgan, or a random-weight B=16 SRResNet of the same cost."
+    """The model to benchmark: `model`, or the shipped srgan, or a random-weight B=16 SRResNet of
+    the same cost."""
     if model is not None: return get_model(model, device)
     try: return get_model('srgan', device)
     except WeightsNotFoundError:
@@ -32,7 +33,8 @@ def _bench_model(model=None, device='cpu'):
         return SRResNet(bn=False, global_skip=True).to(pick_device(device)).eval()
 
 def _best(fns, n):
-    "Best seconds of each function in `fns` (a dict), run alternately `n` times after one warm-up each."
+    """Best seconds of each function in `fns` (a dict), run alternately `n` times after one warm-up
+    each."""
     for f in fns.values(): f()
     ts = {k: [] for k in fns}
     for _ in range(n):
@@ -41,7 +43,8 @@ def _best(fns, n):
     return {k: min(v) for k, v in ts.items()}
 
 def _bare(net, x, precision, dev):
-    "A function running the bare forward `net(x)` in `precision`, eval mode, no autograd, synchronised on CUDA."
+    """A function running the bare forward `net(x)` in `precision`, eval mode, no autograd,
+    synchronised on CUDA."""
     sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     def f():
         with torch.inference_mode(), eval_mode(net), autocast(precision, dev): net(x)
@@ -49,7 +52,9 @@ def _bare(net, x, precision, dev):
     return f
 
 def conv_limit(net, precision='bf16', device='cpu', side=256, n=3):
-    "The machine's ceiling for `net`: measured TFLOP/s of a 64->64 3x3 convolution on a 1x64x`side`x`side` channels-last input in `precision`, `net`'s GFLOP per output megapixel (FlopCounterMode), and their quotient in output MP/s."
+    """The machine's ceiling for `net`: measured TFLOP/s of a 64->64 3x3 convolution on a
+    1x64x`side`x`side` channels-last input in `precision`, `net`'s GFLOP per output megapixel
+    (FlopCounterMode), and their quotient in output MP/s."""
     from torch.utils.flop_counter import FlopCounterMode
     dev = pick_device(device)
     conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(dev).eval().to(memory_format=torch.channels_last)
@@ -62,13 +67,16 @@ def conv_limit(net, precision='bf16', device='cpu', side=256, n=3):
     return dict(precision=precision, conv_tflops=tflops, gflop_per_mp=gflop_mp, limit_mps=tflops * 1e3 / gflop_mp)
 
 # %% ../nbs/11a_bench.ipynb #1ad7bf2a
-BF16_MIN_BENCH = 0.5   # bf16 rows are left out where the probe measures bf16 at under half of float32's speed
+# bf16 rows are left out where the probe measures bf16 at under half of float32's speed
+BF16_MIN_BENCH = 0.5
 
 def _engines(net, low_ok, openvino):
-    "Runtimes other than eager PyTorch to put beside it: {label: callable module}, and notes on what was left out."
+    """Runtimes other than eager PyTorch to put beside it: {label: callable module}, and notes on
+    what was left out."""
     fns, notes = {}, []
     from srgan_nb.export import cached_onnx, load_onnx, load_openvino
-    f = cached_onnx(net)                                  # exported once (notebook 08b), as `engine_for` uses it
+    # exported once (notebook 08b), as `engine_for` uses it
+    f = cached_onnx(net)
     fns['onnxruntime fp32'] = load_onnx(f)
     if openvino:
         try:
@@ -80,12 +88,15 @@ def _engines(net, low_ok, openvino):
     return fns, notes
 
 def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=True, compile=False, lows=None):
-    "Output MP/s of the bare forward (PyTorch in each precision; onnxruntime, OpenVINO, `torch.compile`) and of `upscale()` through each, on one `size`x`size` image; ratios to the best bare PyTorch forward and to `conv_limit`."
+    """Output MP/s of the bare forward (PyTorch in each precision; onnxruntime, OpenVINO,
+    `torch.compile`) and of `upscale()` through each, on one `size`x`size` image; ratios to the
+    best bare PyTorch forward and to `conv_limit`."""
     net = _bench_model(model, device)
     dev = module_device(net)
     img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8))
     x = img2tensor(img)[None].to(dev)                       # dense NCHW
-    xc = channels_last(x)                                   # dense NHWC: a fresh copy with a true batch stride
+    # dense NHWC: a fresh copy with a true batch stride
+    xc = channels_last(x)
     notes = []
     if lows is None:
         if dev.type == 'cuda': lows = ['bf16', 'fp16']
@@ -100,7 +111,8 @@ def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=T
     fns.update({f'upscale() {p}': (lambda p=p: upscale(img, net, precision=p)) for p in ups})
     if compile:
         import logging
-        logging.getLogger('torch.utils.cpp_extension').setLevel(logging.ERROR)   # "No CUDA runtime is found" on a CPU machine
+        # "No CUDA runtime is found" on a CPU machine
+        logging.getLogger('torch.utils.cpp_extension').setLevel(logging.ERROR)
         t0 = time.perf_counter()
         cn = torch.compile(net)
         with torch.inference_mode(), eval_mode(net): cn(xc)
@@ -127,7 +139,8 @@ def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=T
 
 # %% ../nbs/11a_bench.ipynb #e9524874
 def window_curve(sizes=(64, 128, 192, 256, 320, 384, 512), model=None, device='cpu', precision='auto', n=2):
-    "Output MP/s of the bare forward on square windows of each input side in `sizes` (best of `n`, after a warm-up)."
+    """Output MP/s of the bare forward on square windows of each input side in `sizes` (best of `n`,
+    after a warm-up)."""
     net = _bench_model(model, device)
     dev = module_device(net)
     p = resolve_precision(precision, dev)
@@ -165,7 +178,8 @@ print(json.dumps(dict(size=a['size'], out=list(out.size), seconds=dt, mps=out.wi
 '''
 
 def peak_rss(size=2048, tile=None, model=None, device='cpu', precision='auto', timeout=3600):
-    "Peak RSS (MiB), seconds and MP/s of `upscale` on a random `size`x`size` RGB image in a fresh Python process (`tile=0`: untiled)."
+    """Peak RSS (MiB), seconds and MP/s of `upscale` on a random `size`x`size` RGB image in a fresh
+    Python process (`tile=0`: untiled)."""
     arg = json.dumps(dict(size=size, tile=tile, model=None if model is None else str(model), device=str(device), precision=precision))
     r = subprocess.run([sys.executable, '-c', _CHILD, arg], capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0: raise RuntimeError(f"peak_rss child failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
@@ -173,7 +187,8 @@ def peak_rss(size=2048, tile=None, model=None, device='cpu', precision='auto', t
 
 # %% ../nbs/11a_bench.ipynb #a851a2f3
 def format_bench(b, big=None, info=None, curve=None):
-    "The benchmark as a markdown table: throughput, ratio to the best bare forward, the large-image run and the `window_curve`."
+    """The benchmark as a markdown table: throughput, ratio to the best bare forward, the
+    large-image run and the `window_curve`."""
     info = info or cpu_info()
     lines = [f"{info['cpu']}, {info['cores']} cores, torch {torch.__version__.split('+')[0]} with {info['threads']} threads; "
              f"bf16 features: {', '.join(info['bf16_features']) or 'none'}; 'auto' picks {b['auto']} here",
@@ -205,7 +220,8 @@ def bench_command(args):
 
 # %% ../nbs/11a_bench.ipynb #f14e3717
 def add_bench_upscale_command(subparsers):
-    "Add the `bench-upscale` sub-command (throughput and peak memory of `upscale`) to argparse `subparsers`."
+    """Add the `bench-upscale` sub-command (throughput and peak memory of `upscale`) to argparse
+    `subparsers`."""
     p = subparsers.add_parser('bench-upscale', help='upscale() against the bare forward pass in each precision and runtime (onnxruntime, OpenVINO), and its peak memory')
     p.add_argument('--size', type=int, default=512, help='input side of the throughput runs (default 512 -> 2048)')
     p.add_argument('--n', type=int, default=3, help='timed repetitions (the best is kept)')

@@ -26,12 +26,14 @@ def bicubic_upscaler(img, scale=4):
 
 # %% ../nbs/05a_benchmark.ipynb #8f84e2fc
 def nearest_upscaler(img, scale=4):
-    "Upscale a PIL image by `scale` with nearest-neighbour interpolation (each pixel becomes a block)."
+    """Upscale a PIL image by `scale` with nearest-neighbour interpolation (each pixel becomes a
+    block)."""
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
 
 # %% ../nbs/05a_benchmark.ipynb #91390d5c
 def model_upscaler(model, device=None):
-    "Wrap a generator on [0,1] tensors as a PIL -> PIL upscaler (eval mode, no grad, output clamped and rounded)."
+    """Wrap a generator on [0,1] tensors as a PIL -> PIL upscaler (eval mode, no grad, output
+    clamped and rounded)."""
     if device is None: device = next(model.parameters(), torch.empty(0)).device
     model = model.to(device).eval()
     def up(img):
@@ -42,10 +44,12 @@ def model_upscaler(model, device=None):
     return up
 
 # %% ../nbs/05a_benchmark.ipynb #ec5dc3df
-MODEL_NAMES = ('bicubic', 'nearest', *SHIPPED)   # the two classic baselines and the generators that ship (notebook 02)
+# the two classic baselines and the generators that ship (notebook 02)
+MODEL_NAMES = ('bicubic', 'nearest', *SHIPPED)
 
 def get_upscaler(upscaler, scale=4, device=None):
-    "`(name, PIL -> PIL callable)` for a model name, a generator file, an `nn.Module` or a callable."
+    """`(name, PIL -> PIL callable)` for a model name, a generator file, an `nn.Module` or a
+    callable."""
     if isinstance(upscaler, torch.nn.Module): return type(upscaler).__name__.lower(), model_upscaler(upscaler, device)
     if callable(upscaler): return getattr(upscaler, '__name__', type(upscaler).__name__), upscaler
     if not isinstance(upscaler, (str, Path)):
@@ -54,9 +58,12 @@ def get_upscaler(upscaler, scale=4, device=None):
     if s == 'bicubic': return s, partial(bicubic_upscaler, scale=scale)
     if s == 'nearest': return s, partial(nearest_upscaler, scale=scale)
     if s in SHIPPED:
-        shipped_weights(s)                    # a missing weights file fails here, not image by image
-        from srgan_nb import upscale          # the one call of the index page; notebook 08 builds it
-        return s, partial(upscale, model=s, device=device, precision='fp32')  # measured in float32, the reference arithmetic
+        # a missing weights file fails here, not image by image
+        shipped_weights(s)
+        # the one call of the index page; notebook 08 builds it
+        from srgan_nb import upscale
+        # measured in float32, the reference arithmetic
+        return s, partial(upscale, model=s, device=device, precision='fp32')
     p = Path(s)
     if p.suffix == '.safetensors' or p.exists():
         from srgan_nb.models import load_generator
@@ -72,17 +79,22 @@ def _is_gray(path):
 QUALITY_COLUMNS = ('psnr', 'ssim', 'detail', 'grid2', 'grid4', 'texture')
 
 def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None, extra=None, degradation=None, seed=0):
-    "PSNR/SSIM (Y, border = `scale`), detail ratio, grid ratios at periods 2 and 4, texture error (notebook 05), seconds and `extra` columns ({name: f(sr, hr, lr)}) of `upscaler` per image of each folder, with a mean row per set; `degradation`: a fault (of `FAULT_KINDS`) on the LR, then a `blocks` column (JPEG blockiness)."
+    """PSNR/SSIM (Y, border = `scale`), detail ratio, grid ratios at periods 2 and 4, texture error
+    (notebook 05), seconds and `extra` columns ({name: f(sr, hr, lr)}) of `upscaler` per image of
+    each folder, with a mean row per set; `degradation`: a fault (of `FAULT_KINDS`) on the LR,
+    then a `blocks` column (JPEG blockiness)."""
     name, up = get_upscaler(upscaler, scale, device)
     folders = [folder_or_folders] if isinstance(folder_or_folders, (str, Path)) else list(folder_or_folders)
     if not folders: raise ValueError("evaluate: no folder given")
     crop = scale if crop_border is None else crop_border
-    if degradation is not None:                # real-photo faults (JPEG, noise, blur) on the LR input
+    # real-photo faults (JPEG, noise, blur) on the LR input
+    if degradation is not None:
         from srgan_nb.metrics import blockiness
         kind = re.match(r'[a-z]*', str(degradation))[0]                 # 'jpeg50' is of kind 'jpeg'
         if kind not in FAULT_KINDS: raise ValueError(f"unknown fault {degradation!r}: its kind is none of {list(FAULT_KINDS)}")
         fault = FAULT_KINDS[kind]
-        fault(Image.new('RGB', (8 * scale, 8 * scale)), name=degradation, scale=scale)   # a bad level fails before any image
+        # a bad level fails before any image
+        fault(Image.new('RGB', (8 * scale, 8 * scale)), name=degradation, scale=scale)
         make_lr = partial(fault, name=degradation, scale=scale, seed=seed)
         extra = {**(extra or {}), 'blocks': lambda sr, hr, lr: blockiness(sr, period=8 * scale)}
     else: make_lr = partial(bicubic_down, scale=scale)
@@ -126,7 +138,8 @@ PAPER_TABLE1 = {  # PSNR (dB) on Y, x4, Set5, Table 1: the content losses compar
 }
 PAPER_ROWS = {'bicubic': ('bicubic', 'T2'), 'srresnet': ('srresnet-mse', 'T2'), 'srgan-mse': ('srgan-mse', 'T1'),
               'srgan-vgg54': ('srgan-vgg54', 'T2')}
-OURS_AS = {'srresnet': 'srresnet', 'srgan': 'srgan-mse'}   # the shipped SRGAN has the MSE content loss: Table 1's SRGAN-MSE
+# the shipped SRGAN has the MSE content loss: Table 1's SRGAN-MSE
+OURS_AS = {'srresnet': 'srresnet', 'srgan': 'srgan-mse'}
 _SET_ALIASES = {'set5': 'Set5', 'set14': 'Set14', 'bsd100': 'BSD100', 'b100': 'BSD100'}
 
 def _paper_psnr(s, row):
@@ -136,7 +149,8 @@ def _paper_psnr(s, row):
     return PAPER_TABLE1.get(s, {}).get(PAPER_ROWS.get(row, (row,))[0], np.nan)
 
 def paper_table(results):
-    "Our mean PSNR/SSIM per (set, model) beside the paper's PSNR for the same kind of model (Table 2; SRGAN-MSE from Table 1); missing ones as NaN."
+    """Our mean PSNR/SSIM per (set, model) beside the paper's PSNR for the same kind of model (Table
+    2; SRGAN-MSE from Table 1); missing ones as NaN."""
     df = pd.concat(list(results), ignore_index=True) if isinstance(results, (list, tuple)) else results
     means = df[df.image == 'mean'].copy()
     means['set'] = [_SET_ALIASES.get(s.lower(), s) for s in means.set]
@@ -162,7 +176,8 @@ def print_paper_table(results):
 
 # %% ../nbs/05a_benchmark.ipynb #1c1bf1a9
 def compare_figure(img, upscalers, box=None, scale=4, size=3.):
-    "Figure 2 of the paper: the same zoomed `box` of each upscaler's SR of `img` and of the HR; under each, PSNR/SSIM, grid ratio (period 4) and texture error of the whole image."
+    """Figure 2 of the paper: the same zoomed `box` of each upscaler's SR of `img` and of the HR;
+    under each, PSNR/SSIM, grid ratio (period 4) and texture error of the whole image."""
     import matplotlib.pyplot as plt
     hr = modcrop(img if isinstance(img, Image.Image) else load_image(img), scale).convert('RGB')
     lr = bicubic_down(hr, scale)
@@ -188,20 +203,23 @@ def compare_figure(img, upscalers, box=None, scale=4, size=3.):
 
 # %% ../nbs/05a_benchmark.ipynb #e592877f
 def write_csv(df, path):
-    "Write `df` to CSV at `path` atomically (`atomic_write` of notebook 01b: a temporary file, then os.replace)."
+    """Write `df` to CSV at `path` atomically (`atomic_write` of notebook 01b: a temporary file,
+    then os.replace)."""
     def write(tmp):
         with open(tmp, 'w', newline='') as fh: df.to_csv(fh, index=False)
     return atomic_write(path, write)
 
 # %% ../nbs/05a_benchmark.ipynb #9c5d54c2
 def format_results(df):
-    "The `evaluate` table as text: PSNR with 2 decimals, SSIM with 4, detail ratio with 3, seconds with 3."
+    """The `evaluate` table as text: PSNR with 2 decimals, SSIM with 4, detail ratio with 3, seconds
+    with 3."""
     fmt = {'psnr': '{:.2f}'.format, 'ssim': '{:.4f}'.format, 'detail': '{:.3f}'.format, 'seconds': '{:.3f}'.format}
     return df.to_string(index=False, formatters=fmt)
 
 # %% ../nbs/05a_benchmark.ipynb #3029eb2e
 def evaluate_command(args):
-    "Run `srgan_nb evaluate` from parsed arguments: print the table, write the CSV if asked; return the exit code."
+    """Run `srgan_nb evaluate` from parsed arguments: print the table, write the CSV if asked;
+    return the exit code."""
     try:
         df = evaluate(args.model, args.dirs, scale=args.scale, degradation=args.degradation, seed=args.seed)
         print(format_results(df))
@@ -213,7 +231,8 @@ def evaluate_command(args):
 
 # %% ../nbs/05a_benchmark.ipynb #9f801aa4
 def add_evaluate_command(subparsers):
-    "Add the `evaluate` sub-command (PSNR/SSIM in the paper's protocol on image folders) to `subparsers`."
+    """Add the `evaluate` sub-command (PSNR/SSIM in the paper's protocol on image folders) to
+    `subparsers`."""
     p = subparsers.add_parser(
         'evaluate', help='PSNR/SSIM of an upscaler on folders of HR images, in the SRGAN paper protocol',
         description='Benchmark an upscaler like Table 2 of the SRGAN paper: each HR image is cropped to a\n'

@@ -24,7 +24,8 @@ COMMAND_MODULES = {'upscale': 'srgan_nb.upscale_cli', 'export': 'srgan_nb.export
 
 # %% ../nbs/11_cli.ipynb #d33b0796
 def _needs_extras(cmd, dep):
-    "The exit code and one line for a command whose module needs a package that a light install lacks."
+    """The exit code and one line for a command whose module needs a package that a light install
+    lacks."""
     print(f'srgan_nb {cmd}: needs the {dep} package, which comes with the training extras: pip install "srgan_nb[train]"', file=sys.stderr)
     return 2
 
@@ -38,7 +39,8 @@ def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
         try: mod = importlib.import_module(mod_name)
         except ModuleNotFoundError as e:
             if e.name == mod_name: continue
-            if not (e.name or '').startswith('srgan_nb'):        # a light install: this command needs the extras
+            # a light install: this command needs the extras
+            if not (e.name or '').startswith('srgan_nb'):
                 cmd = next(k for k, v in COMMAND_MODULES.items() if v == mod_name)
                 dep = e.name.split('.')[0]
                 stub = sub.add_parser(cmd, help=f'(needs {dep}: pip install "srgan_nb[train]")', add_help=False)
@@ -60,15 +62,18 @@ HELP = {  # each command's one-line help, as its module registers it (a test kee
     'bench-upscale': 'upscale() against the bare forward pass in each precision and runtime (onnxruntime, OpenVINO), and its peak memory',
 }
 
-NEEDS = {'evaluate': 'pandas', 'train': 'fastai', 'bench-train': 'fastai'}   # what a light install lacks for them
+# what a light install lacks for them
+NEEDS = {'evaluate': 'pandas', 'train': 'fastai', 'bench-train': 'fastai'}
 
 def _installed(name):
-    "Whether package `name` can be imported, found without importing it (a module blocked in sys.modules counts as absent)."
+    """Whether package `name` can be imported, found without importing it (a module blocked in
+    sys.modules counts as absent)."""
     if name in sys.modules: return sys.modules[name] is not None
     return importlib.util.find_spec(name) is not None
 
 def overview_parser():
-    "The parser `srgan_nb --help` prints: every command and its one-line help, built without importing the commands' modules."
+    """The parser `srgan_nb --help` prints: every command and its one-line help, built without
+    importing the commands' modules."""
     p = build_parser([])
     sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
     for cmd in COMMAND_MODULES:
@@ -96,7 +101,8 @@ def main(argv=None) -> int:
 
 # %% ../nbs/11_cli.ipynb #077a2914
 def import_graph(package_dir=None):
-    "{module: set of srgan_nb modules it imports}, from the source: top-level and function-level imports and 'srgan_nb.x' strings."
+    """{module: set of srgan_nb modules it imports}, from the source: top-level and function-level
+    imports and 'srgan_nb.x' strings."""
     import ast, re
     from pathlib import Path
     pkg = Path(package_dir) if package_dir else Path(__file__).parent
@@ -119,7 +125,8 @@ def import_graph(package_dir=None):
 
 # %% ../nbs/11_cli.ipynb #f5034475
 def import_cycles(graph):
-    "Every cycle of a {module: deps} graph, as lists of modules (empty when the imports point one way)."
+    """Every cycle of a {module: deps} graph, as lists of modules (empty when the imports point one
+    way)."""
     cycles, state = [], {}
     def visit(m, path):
         state[m] = 1

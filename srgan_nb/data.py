@@ -23,7 +23,8 @@ class ImageReadError(ValueError):
 def to8bit(im):
     "Convert a high-bit-depth single-channel image (I;16*, I, F) to 8-bit L on purpose."
     a = np.asarray(im)
-    if im.mode == 'F': a = np.clip(a.astype(np.float64) * 255, 0, 255)   # float images hold [0, 1], everywhere in srgan_nb
+    # float images hold [0, 1], everywhere in srgan_nb
+    if im.mode == 'F': a = np.clip(a.astype(np.float64) * 255, 0, 255)
     else: a = np.clip(a.astype(np.float64) / 257, 0, 255)
     return Image.fromarray(np.round(a).astype(np.uint8), 'L')
 
@@ -47,7 +48,8 @@ def _bomb(path, e):
     return ImageReadError(f"{path}: {n}: refused as a possible decompression bomb (PIL's limit is {2 * Image.MAX_IMAGE_PIXELS:,} pixels)")
 
 def upright(im):
-    "`im` turned upright by its EXIF orientation (a copy); a broken EXIF block is ignored with a warning."
+    """`im` turned upright by its EXIF orientation (a copy); a broken EXIF block is ignored with a
+    warning."""
     try: return ImageOps.exif_transpose(im)
     except Exception as e:
         warnings.warn(f"EXIF orientation ignored ({type(e).__name__}: {e})")
@@ -55,7 +57,8 @@ def upright(im):
 
 # %% ../nbs/00_data.ipynb #4af8f80f
 def open_image(path, check=None):
-    "Decode the image file `path` upright in its own mode (`check(w, h)` runs before decoding); any failure is an `ImageReadError` naming the file."
+    """Decode the image file `path` upright in its own mode (`check(w, h)` runs before decoding);
+    any failure is an `ImageReadError` naming the file."""
     path = Path(path)
     if not path.exists(): raise ImageReadError(f"{path}: no such file")
     if path.is_dir(): raise ImageReadError(f"{path}: is a folder, not an image file")
@@ -77,7 +80,8 @@ def open_image(path, check=None):
 
 # %% ../nbs/00_data.ipynb #48a79523
 def load_image(path, mode='RGB'):
-    "Read `path` as an upright PIL image in `mode` ('RGB' or 'L', alpha on white); raise `ImageReadError` naming the file otherwise."
+    """Read `path` as an upright PIL image in `mode` ('RGB' or 'L', alpha on white); raise
+    `ImageReadError` naming the file otherwise."""
     im = _flatten(open_image(path))
     return im if im.mode == mode else im.convert(mode)
 
@@ -101,14 +105,16 @@ def _repo_root():
     return Path(srgan_nb.__file__).resolve().parent.parent
 
 def sample_image(name):
-    "Path of the sample photo `name` in the repository's `data_samples/` (a clone or an editable install), from any working folder."
+    """Path of the sample photo `name` in the repository's `data_samples/` (a clone or an editable
+    install), from any working folder."""
     p = _repo_root()/'data_samples'/name
     if not p.is_file(): raise FileNotFoundError(f"no sample image {name!r} in {p.parent} (the sample photos come with a clone of the repository)")
     return p
 
 # %% ../nbs/00_data.ipynb #c468544e
 def find_dataset(name):
-    "Path of the data set `name` (e.g. 'T91', 'Set5') in a folder of `$SRGAN_NB_DATA`, else in a `data` folder inside a `shared` folder up to three levels above, or None."
+    """Path of the data set `name` (e.g. 'T91', 'Set5') in a folder of `$SRGAN_NB_DATA`, else in a
+    `data` folder inside a `shared` folder up to three levels above, or None."""
     cands = [Path(p)/name for p in os.environ.get('SRGAN_NB_DATA', '').split(os.pathsep) if p]
     for base in dict.fromkeys([Path.cwd(), _repo_root()]):
         cands += [base/up/'shared'/'data'/name for up in ('..', '../..', '../../..')]
@@ -134,7 +140,8 @@ def tensor2img(t):
 
 # %% ../nbs/00_data.ipynb #c21a8d43
 def modcrop(img, scale):
-    "Crop a PIL image, HxW[xC] array or (...,H,W) tensor so height and width are multiples of `scale`."
+    """Crop a PIL image, HxW[xC] array or (...,H,W) tensor so height and width are multiples of
+    `scale`."""
     if isinstance(img, Image.Image):
         w, h = img.size
         return img.crop((0, 0, w - w % scale, h - h % scale))
@@ -157,7 +164,8 @@ def bicubic_up(img, scale=4):
 
 # %% ../nbs/00_data.ipynb #d649de73
 def _gauss_taps(scale, sigma):
-    "1-D Gaussian taps centred on an LR pixel, with the left/right padding its strided convolution needs."
+    """1-D Gaussian taps centred on an LR pixel, with the left/right padding its strided convolution
+    needs."""
     c, r = (scale - 1) / 2, max(1, math.ceil(3 * sigma))
     j0, j1 = math.floor(c - r), math.ceil(c + r)
     x = torch.arange(j0, j1 + 1, dtype=torch.float64) - c
@@ -165,7 +173,8 @@ def _gauss_taps(scale, sigma):
     return (k / k.sum()).float(), -j0, j1 - scale + 1
 
 def gaussian_down(img, scale=4, sigma=None):
-    "Gaussian blur (default sigma = 0.35*scale) then downsampling by `scale`, LR pixels centred on their HR blocks."
+    """Gaussian blur (default sigma = 0.35*scale) then downsampling by `scale`, LR pixels centred on
+    their HR blocks."""
     img = modcrop(img, scale)
     sigma = 0.35 * scale if sigma is None else sigma
     k, pl, pr = _gauss_taps(scale, sigma)

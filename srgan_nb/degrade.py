@@ -24,7 +24,8 @@ def _grid(size):
     return xx, yy
 
 def gaussian_kernel(size=21, sigma=1., sigma2=None, theta=0., beta=2., plateau=False):
-    "A `size`x`size` blur kernel summing to 1: Gaussian with std `sigma` (and `sigma2` across, rotated by `theta`); `beta` != 2 generalized; `plateau` flat-topped."
+    """A `size`x`size` blur kernel summing to 1: Gaussian with std `sigma` (and `sigma2` across,
+    rotated by `theta`); `beta` != 2 generalized; `plateau` flat-topped."""
     s1, s2 = float(sigma), float(sigma if sigma2 is None else sigma2)
     if min(s1, s2) <= 0: raise ValueError(f"sigma must be positive, got {sigma}, {sigma2}")
     xx, yy = _grid(size)
@@ -36,7 +37,8 @@ def gaussian_kernel(size=21, sigma=1., sigma2=None, theta=0., beta=2., plateau=F
 
 # %% ../nbs/12_real_photos.ipynb #c8bd9ae9
 def sinc_kernel(size=21, cutoff=math.pi / 2):
-    "A circular low-pass (2-D sinc, `cutoff` in radians per pixel, pi = no filtering) kernel summing to 1: ringing like a sharpened or resampled image."
+    """A circular low-pass (2-D sinc, `cutoff` in radians per pixel, pi = no filtering) kernel
+    summing to 1: ringing like a sharpened or resampled image."""
     if not 0 < cutoff <= math.pi: raise ValueError(f"cutoff must be in (0, pi], got {cutoff}")
     xx, yy = _grid(size)
     r = (xx ** 2 + yy ** 2).sqrt()
@@ -46,7 +48,8 @@ def sinc_kernel(size=21, cutoff=math.pi / 2):
 
 # %% ../nbs/12_real_photos.ipynb #8abc6c49
 def blur(x, kernel):
-    "Images `x` (N,C,H,W) filtered by `kernel` (k,k) or one kernel per image (N,k,k), reflect padding."
+    """Images `x` (N,C,H,W) filtered by `kernel` (k,k) or one kernel per image (N,k,k), reflect
+    padding."""
     n, c, h, w = x.shape
     k = kernel.to(x.dtype).to(x.device)
     if k.dim() == 2: k = k.expand(n, *k.shape)
@@ -59,14 +62,16 @@ def blur(x, kernel):
 RESIZE_MODES = ('area', 'bilinear', 'bicubic')
 
 def resize(x, size, mode='bicubic'):
-    "Images `x` (N,C,H,W) resized to `size` (h, w) by `mode` ('area', 'bilinear', 'bicubic'; antialiased when shrinking)."
+    """Images `x` (N,C,H,W) resized to `size` (h, w) by `mode` ('area', 'bilinear', 'bicubic';
+    antialiased when shrinking)."""
     if mode not in RESIZE_MODES: raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
     if mode == 'area': return F.interpolate(x, size=size, mode='area')
     return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True).clamp(0, 1)
 
 # %% ../nbs/12_real_photos.ipynb #88713e7b
 def gaussian_noise(x, sigma, gray=False, generator=None):
-    "`x` + Gaussian noise of std `sigma` (of the [0,1] range; a number or one per image), the same in every channel where `gray`."
+    """`x` + Gaussian noise of std `sigma` (of the [0,1] range; a number or one per image), the same
+    in every channel where `gray`."""
     n, c, h, w = x.shape
     s = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
     g = torch.as_tensor(gray).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
@@ -76,7 +81,8 @@ def gaussian_noise(x, sigma, gray=False, generator=None):
 
 # %% ../nbs/12_real_photos.ipynb #eb572724
 def poisson_noise(x, scale=1., gray=False, generator=None):
-    "`x` + photon (Poisson) noise: `x`*255 photons per pixel, the noise multiplied by `scale`; `gray`: computed on luma."
+    """`x` + photon (Poisson) noise: `x`*255 photons per pixel, the noise multiplied by `scale`;
+    `gray`: computed on luma."""
     n = x.shape[0]
     s = torch.as_tensor(scale, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
     g = torch.as_tensor(gray).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
@@ -88,7 +94,8 @@ def poisson_noise(x, scale=1., gray=False, generator=None):
 
 # %% ../nbs/12_real_photos.ipynb #a61ac110
 def jpeg(x, quality):
-    "Images `x` (N,3,H,W) in [0,1] through a JPEG round trip at `quality` (a number or one per image): 8-bit, 4:2:0 chroma, as cameras and the web save."
+    """Images `x` (N,3,H,W) in [0,1] through a JPEG round trip at `quality` (a number or one per
+    image): 8-bit, 4:2:0 chroma, as cameras and the web save."""
     q = torch.as_tensor(quality).reshape(-1).expand(x.shape[0])
     out = []
     for t, qi in zip(x, q):
@@ -111,19 +118,23 @@ def _p(g, p):
 @DEGRADATIONS.register('real')
 @dataclass(frozen=True)
 class RealDegradation:
-    "Random real-photo degradation of HR crops to LR: a share of clean bicubic, else blur, resize, noise and JPEG, and sometimes a second milder pass."
+    """Random real-photo degradation of HR crops to LR: a share of clean bicubic, else blur, resize,
+    noise and JPEG, and sometimes a second milder pass."""
     scale: int = 4
     p_clean: float = 0.2                 # plain bicubic x4, the paper's LR: clean inputs stay sharp
-    p_jpeg_only: float = 0.3             # plain bicubic x4 then JPEG alone: a sharp web photo's blocks
+    # plain bicubic x4 then JPEG alone: a sharp web photo's blocks
+    p_jpeg_only: float = 0.3
     p_blur: float = 0.7                  # blur before the downsample: optics, focus, motion
     sigma: tuple = (0.2, 2.5)            # its std in HR pixels (Real-ESRGAN: 0.2-3)
     p_aniso: float = 0.4                 # of the Gaussian kernels: elongated and rotated
-    p_generalized: float = 0.15          # generalized Gaussian (beta in `beta`: heavier or lighter tails)
+    # generalized Gaussian (beta in `beta`: heavier or lighter tails)
+    p_generalized: float = 0.15
     p_plateau: float = 0.1               # flat-topped kernel
     p_sinc: float = 0.1                  # ringing: a 2-D sinc low-pass (cutoff pi/3 to pi)
     beta: tuple = (1., 4.)
     kernel_size: int = 21
-    p_resize: float = 0.4                # a detour through another size first (0.5-1.5 x the LR size)
+    # a detour through another size first (0.5-1.5 x the LR size)
+    p_resize: float = 0.4
     resize_range: tuple = (0.5, 1.5)
     p_noise: float = 0.5
     noise_sigma: tuple = (1., 12.)       # Gaussian, grey levels of 255 (Real-ESRGAN: 1-30)
@@ -153,7 +164,8 @@ class RealDegradation:
         return ('gaussian', dict(sigma=_u(g, *sigma) / 255, gray=gray))
 
     def draw(self, h, w, generator=None):
-        "The steps (name, settings) that take one `h`x`w` HR crop to its LR: a list that `apply` runs."
+        """The steps (name, settings) that take one `h`x`w` HR crop to its LR: a list that `apply`
+        runs."""
         g = generator
         lh, lw = h // self.scale, w // self.scale
         if _p(g, self.p_clean): return [('bicubic', dict(size=(lh, lw)))]
@@ -177,13 +189,15 @@ class RealDegradation:
         return steps
 
     def __call__(self, hr, generator=None):
-        "LR batch (N,3,H/s,W/s) of HR batch `hr` (N,3,H,W) in [0,1], each image its own random draw from `generator`."
+        """LR batch (N,3,H/s,W/s) of HR batch `hr` (N,3,H,W) in [0,1], each image its own random
+        draw from `generator`."""
         if hr.dim() != 4 or hr.shape[-1] % self.scale or hr.shape[-2] % self.scale:
             raise ValueError(f"RealDegradation: expected (N,C,H,W) with H, W multiples of {self.scale}, got {tuple(hr.shape)}")
         return torch.cat([apply_steps(x[None], self.draw(*hr.shape[-2:], generator), generator) for x in hr])
 
     def images(self, seed=None):
-        "A callable (PIL image, scale) -> PIL LR for `SRDataset`: torch's global RNG (training), or with `seed` the same draw for the same image every time (validation)."
+        """A callable (PIL image, scale) -> PIL LR for `SRDataset`: torch's global RNG (training),
+        or with `seed` the same draw for the same image every time (validation)."""
         def f(img, scale):
             if scale != self.scale: raise ValueError(f"this degradation is for scale {self.scale}, not {scale}")
             x = img2tensor(modcrop(img.convert('RGB'), scale))[None]
@@ -193,15 +207,18 @@ class RealDegradation:
 
 # %% ../nbs/12_real_photos.ipynb #8c214026
 def apply_steps(x, steps, generator=None):
-    "Run the `steps` of `RealDegradation.draw` on images `x` (N,3,H,W) in [0,1]; returns the LR images."
+    """Run the `steps` of `RealDegradation.draw` on images `x` (N,3,H,W) in [0,1]; returns the LR
+    images."""
     for name, kw in steps:
         if name == 'bicubic': x = resize(x, kw['size'], 'bicubic')
-        elif name == 'blur': x = blur(x, kw['kernel']).clamp(0, 1)    # a sinc kernel's negative lobes overshoot
+        # a sinc kernel's negative lobes overshoot
+        elif name == 'blur': x = blur(x, kw['kernel']).clamp(0, 1)
         elif name == 'resize': x = resize(x, kw['size'], kw['mode'])
         elif name == 'gaussian': x = gaussian_noise(x, kw['sigma'], kw['gray'], generator)
         elif name == 'poisson': x = poisson_noise(x, kw['scale'], kw['gray'], generator)
         elif name == 'jpeg': x = jpeg(x, kw['quality'])
-        elif name == 'second pass': pass                      # a marker: the milder pass at LR size begins
+        # a marker: the milder pass at LR size begins
+        elif name == 'second pass': pass
         else: raise ValueError(f"unknown degradation step {name!r}")
     return x.clamp(0, 1)
 
@@ -209,14 +226,16 @@ def apply_steps(x, steps, generator=None):
 FAULTS = ('clean', 'jpeg90', 'jpeg75', 'jpeg50', 'noise5', 'noise10', 'blur', 'mix', 'real')
 
 def check_fault(name):
-    "`name` if it is an evaluation fault (one of `FAULTS`, or jpegQ, noiseS, blurS with a number), else a ValueError listing them."
+    """`name` if it is an evaluation fault (one of `FAULTS`, or jpegQ, noiseS, blurS with a number),
+    else a ValueError listing them."""
     m = re.fullmatch(r'(jpeg|noise|blur)(\d+(?:\.\d+)?)?', str(name))
     if name in ('clean', 'mix', 'real') or m: return name
     raise ValueError(f"unknown fault {name!r}: use one of {', '.join(FAULTS)}, or jpegQ (quality 1-100), noiseS (std in grey levels), blurS (std in HR pixels)")
 
 # %% ../nbs/12_real_photos.ipynb #f2b00c58
 def fault_lr(img, name='clean', scale=4, seed=0):
-    "The LR input of evaluation fault `name` for HR PIL image `img`: bicubic x`scale` plus one fixed fault (`FAULTS`; 'real': a seeded draw of `RealDegradation`)."
+    """The LR input of evaluation fault `name` for HR PIL image `img`: bicubic x`scale` plus one
+    fixed fault (`FAULTS`; 'real': a seeded draw of `RealDegradation`)."""
     m = re.fullmatch(r'(jpeg|noise|blur)(\d+(?:\.\d+)?)?', check_fault(name))
     hr = modcrop(img.convert('RGB'), scale)
     if name == 'real': return RealDegradation(scale=scale).images(seed=seed)(hr, scale)
@@ -233,4 +252,5 @@ def fault_lr(img, name='clean', scale=4, seed=0):
         if k == 'jpeg': x = jpeg(x, int(v))
     return tensor2img(x[0])
 
-for kind in ('clean', 'jpeg', 'noise', 'blur', 'mix', 'real'): FAULT_KINDS.register(kind, fault_lr)   # for `evaluate(degradation=)`
+# for `evaluate(degradation=)`
+for kind in ('clean', 'jpeg', 'noise', 'blur', 'mix', 'real'): FAULT_KINDS.register(kind, fault_lr)

@@ -22,7 +22,8 @@ def barrier():
 
 # %% ../nbs/06a_distributed.ipynb #b767139e
 def init_distributed(device=None):
-    "Join the process group that `torchrun` describes (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU; returns this process's device."
+    """Join the process group that `torchrun` describes (WORLD_SIZE > 1): NCCL on CUDA, gloo on CPU;
+    returns this process's device."""
     if int(os.environ.get('WORLD_SIZE', 1)) <= 1 or world_size() > 1: return device
     cuda = str(device or ('cuda' if torch.cuda.is_available() else 'cpu')).startswith('cuda')
     if cuda:
@@ -33,12 +34,14 @@ def init_distributed(device=None):
 
 # %% ../nbs/06a_distributed.ipynb #55dfadf0
 def dist_timeout():
-    "Seconds a process waits for the others at a collective before it fails: env SRGAN_NB_DIST_TIMEOUT, default 300 (gloo's own is 30 min)."
+    """Seconds a process waits for the others at a collective before it fails: env
+    SRGAN_NB_DIST_TIMEOUT, default 300 (gloo's own is 30 min)."""
     return float(os.environ.get('SRGAN_NB_DIST_TIMEOUT', 300))
 
 # %% ../nbs/06a_distributed.ipynb #49710488
 def _sharded(dl):
-    "fastai's `DistributedDL` around `dl`, able to send its shuffled indices over gloo (CPU) as well as NCCL."
+    """fastai's `DistributedDL` around `dl`, able to send its shuffled indices over gloo (CPU) as
+    well as NCCL."""
     try: from fastai.distributed import DistributedDL
     except (ImportError, NameError) as e:
         raise ImportError(f"multi-process training uses fastai.distributed, which needs the `accelerate` package: pip install accelerate ({e})") from e
@@ -52,7 +55,8 @@ def _sharded(dl):
 
 # %% ../nbs/06a_distributed.ipynb #33812673
 class DistributedSteps(Callback):
-    "Data-parallel training: shard the training batches, start from process 0's weights, average gradients and BatchNorm statistics, stop everywhere on a NaN."
+    """Data-parallel training: shard the training batches, start from process 0's weights, average
+    gradients and BatchNorm statistics, stop everywhere on a NaN."""
     order = 11  # after MixedPrecision's after_loss (10), before NaNGuard (20)
     def before_fit(self):
         self.world, self.train_dl = world_size(), self.dls.train

@@ -37,7 +37,8 @@ class DownloadError(OSError):
 _CHUNK = 2**20
 
 def _bar(chunks, total):
-    "`chunks` with a fastprogress bar for a download of known length over 16 MB, when fastprogress is installed."
+    """`chunks` with a fastprogress bar for a download of known length over 16 MB, when fastprogress
+    is installed."""
     if not total or total <= 16 * _CHUNK: return chunks
     try: from fastprogress.fastprogress import progress_bar
     except ImportError: return chunks
@@ -45,7 +46,8 @@ def _bar(chunks, total):
 
 # %% ../nbs/00a_download.ipynb #c3fbb6b7
 def fetch_archive(url, dest, sha256=None, size=None, timeout=30):
-    "Download `url` to `dest` through a temporary file, checked for length and sha256, then renamed; returns `dest`."
+    """Download `url` to `dest` through a temporary file, checked for length and sha256, then
+    renamed; returns `dest`."""
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
     fd, part = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.part', dir=dest.parent); os.close(fd)
     err = lambda what: DownloadError(f"could not download {url}: {what}")
@@ -90,7 +92,8 @@ def _unpack(archive, to):
 
 # %% ../nbs/00a_download.ipynb #15e5ee43
 def extract_archive(archive, dest, folder=None, n_images=None):
-    "Unpack `archive` (zip or tar.gz) into the new folder `dest` via a temporary folder, checking the image count."
+    """Unpack `archive` (zip or tar.gz) into the new folder `dest` via a temporary folder, checking
+    the image count."""
     archive, dest = Path(archive), Path(dest)
     if dest.exists(): raise FileExistsError(f"{dest} already exists: remove it to unpack {archive.name} again")
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -115,14 +118,16 @@ def _complete(folder, name):
 
 # %% ../nbs/00a_download.ipynb #b407abd6
 def download_dataset(name, dest=None, url=None, timeout=30, keep_archive=False):
-    "Folder `dest/name` of the registered data set `name`, downloaded, checked and unpacked unless already there."
+    """Folder `dest/name` of the registered data set `name`, downloaded, checked and unpacked unless
+    already there."""
     if name not in DATASETS: raise ValueError(f"unknown data set {name!r}: DATASETS has {', '.join(DATASETS)}")
     d, folder = DATASETS[name], _data_home(dest)/name
     if _complete(folder, name): return folder
     if folder.exists(): raise FileExistsError(f"{folder} holds fewer than the {d['n_images']} images of {name}: remove it and call again")
     archive = folder.parent/f"{name}.{d['kind']}"
     if not archive.exists():
-        check_quick_size(name)                      # Colab's quick setting: nothing over QUICK_MAX_MB (below)
+        # Colab's quick setting: nothing over QUICK_MAX_MB (below)
+        check_quick_size(name)
         fetch_archive(url or d['url'], archive, d['sha256'], d['size'], timeout)
     try: return extract_archive(archive, folder, d['folder'], d['n_images'])
     finally:
@@ -130,7 +135,8 @@ def download_dataset(name, dest=None, url=None, timeout=30, keep_archive=False):
 
 # %% ../nbs/00a_download.ipynb #66d0b395
 def get_dataset(name, dest=None, download=True):
-    "Folder of the HR images of `name`: a local copy (`find_dataset`, then `dest`), else downloaded when `download`."
+    """Folder of the HR images of `name`: a local copy (`find_dataset`, then `dest`), else
+    downloaded when `download`."""
     found = find_dataset(name)
     if found is not None and (name not in DATASETS or _complete(found, name)): return found
     if download or (name in DATASETS and _complete(_data_home(dest)/name, name)): return download_dataset(name, dest)
@@ -143,7 +149,8 @@ import re, sys
 QUICK_MAX_MB = 600   # the largest download, in MB, of the quick setting in Colab
 
 def _directives(source):
-    "nbdev's `#| word ...` directives at the top of the cell `source`: {'slow': [], 'eval': ['false'], ...}."
+    """nbdev's `#| word ...` directives at the top of the cell `source`: {'slow': [], 'eval':
+    ['false'], ...}."""
     res = {}
     for line in source.splitlines():
         if not line.strip() or line.startswith('%%'): continue
@@ -154,7 +161,8 @@ def _directives(source):
     return res
 
 def quick_skip(source, full=False):
-    "Whether the quick setting skips the cell `source`: its leading `#|` directives carry `slow`, and `full` is off."
+    """Whether the quick setting skips the cell `source`: its leading `#|` directives carry `slow`,
+    and `full` is off."""
     return not full and 'slow' in _directives(source)
 
 # %% ../nbs/00a_download.ipynb #cab88ab8
@@ -166,20 +174,23 @@ def _shell(ip=None):
     return ip if ip is not None or 'IPython' not in sys.modules else sys.modules['IPython'].get_ipython()
 
 def full_setting(ip=None):
-    "Whether the full setting is on: $SRGAN_NB_FULL is '1', or the notebook (IPython shell `ip`, default the running one) set `FULL = True`."
+    """Whether the full setting is on: $SRGAN_NB_FULL is '1', or the notebook (IPython shell `ip`,
+    default the running one) set `FULL = True`."""
     if os.environ.get('SRGAN_NB_FULL') == '1': return True
     ip = _shell(ip)
     return ip is not None and ip.user_ns.get('FULL') is True
 
 # %% ../nbs/00a_download.ipynb #222eaf69
 def colab_quick_setting(ip=None):
-    "Make IPython shell `ip` (default the running one) skip `slow` cells, unless the full setting is on; returns the transformer."
+    """Make IPython shell `ip` (default the running one) skip `slow` cells, unless the full setting
+    is on; returns the transformer."""
     ip = _shell(ip)
     if ip is None: return None
     for t in ip.input_transformers_cleanup:
         if getattr(t, 'srgan_nb_quick', False): return t
     def skip_slow(lines):
-        "The lines of a cell; a `slow` cell's replaced by a `print` of how to run it, unless the full setting is on."
+        """The lines of a cell; a `slow` cell's replaced by a `print` of how to run it, unless the
+        full setting is on."""
         return [f'print({_SKIPPED!r})\n'] if quick_skip(''.join(lines), full_setting(ip)) else lines
     skip_slow.srgan_nb_quick = True
     ip.input_transformers_cleanup.append(skip_slow)
@@ -187,7 +198,8 @@ def colab_quick_setting(ip=None):
 
 # %% ../nbs/00a_download.ipynb #7085555c
 def check_quick_size(name, size=None):
-    "Refuse data set `name` of `size` bytes (default its `DATASETS` size) over `QUICK_MAX_MB` in Colab's quick setting."
+    """Refuse data set `name` of `size` bytes (default its `DATASETS` size) over `QUICK_MAX_MB` in
+    Colab's quick setting."""
     size = DATASETS.get(name, {}).get('size') if size is None else size
     if os.environ.get('SRGAN_NB_QUICK') != '1' or size is None or size <= QUICK_MAX_MB * 1e6 or full_setting(): return
     raise ValueError(f"{name} is a {size / 1e6:,.0f} MB download, more than the {QUICK_MAX_MB} MB of the quick setting: it is "

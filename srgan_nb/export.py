@@ -19,7 +19,8 @@ from .tiles import probe_generator, effective_reach, REACH_TOL
 
 # %% ../nbs/08b_export.ipynb #95b3c2f1
 def export_onnx(model, path, opset=18, example_size=32):
-    "Write generator `model` (a name, a file or a module) to the ONNX file `path` with dynamic height and width; returns the path."
+    """Write generator `model` (a name, a file or a module) to the ONNX file `path` with dynamic
+    height and width; returns the path."""
     import onnx
     net = get_model(model, 'cpu')
     if not isinstance(net, nn.Module): raise TypeError(f"export_onnx: expected a generator, got {type(net).__name__}")
@@ -43,14 +44,16 @@ def export_onnx(model, path, opset=18, example_size=32):
 
 # %% ../nbs/08b_export.ipynb #2db8cd7c
 def _take_meta(m, md, path, engine):
-    "Set what `export_onnx` wrote (`md`, a dict) on runtime `m`: its `info` (a `ModelInfo` of `engine`, float32 inputs), `meta`, `config`."
+    """Set what `export_onnx` wrote (`md`, a dict) on runtime `m`: its `info` (a `ModelInfo` of
+    `engine`, float32 inputs), `meta`, `config`."""
     if md.get('producer') != 'srgan_nb': raise ValueError(f"{path}: not written by srgan_nb's export_onnx (no tiling metadata)")
     m.info = ModelInfo(int(md['scale']), int(md['radius']), float(md['elems']), precision='fp32', engine=engine)
     m.meta = {'reach': md['reach'], 'reach_tol': md['reach_tol']}
     m.config = json.loads(md.get('config') or '{}')
 
 class OnnxGenerator(Runtime):
-    "An ONNX generator file run by onnxruntime, as a module mapping (N,3,h,w) tensors in [0,1] to (N,3,sh,sw)."
+    """An ONNX generator file run by onnxruntime, as a module mapping (N,3,h,w) tensors in [0,1] to
+    (N,3,sh,sw)."""
     def __init__(self, path, threads=None):
         super().__init__()
         import onnxruntime as ort
@@ -73,43 +76,53 @@ def load_onnx(path, threads=None):
 
 # %% ../nbs/08b_export.ipynb #758c4894
 def _onnx_meta(path):
-    "The metadata `export_onnx` wrote into ONNX file `path` (a dict), or a ValueError naming the file."
+    """The metadata `export_onnx` wrote into ONNX file `path` (a dict), or a ValueError naming the
+    file."""
     import onnx
     try: m = onnx.load(str(path), load_external_data=False)
     except Exception as e: raise ValueError(f"{path}: not an ONNX model ({str(e)[:200]})") from e
     return {p.key: p.value for p in m.metadata_props}
 
 def conv_precision(compiled):
-    "'bf16' if OpenVINO's runtime graph of `compiled` runs any convolution in bf16 (the CPU has bf16 units), else 'fp32'."
+    """'bf16' if OpenVINO's runtime graph of `compiled` runs any convolution in bf16 (the CPU has
+    bf16 units), else 'fp32'."""
     precs = set()
-    for op in compiled.get_runtime_model().get_ordered_ops():      # the graph as executed, after the plugin's choices
+    # the graph as executed, after the plugin's choices
+    for op in compiled.get_runtime_model().get_ordered_ops():
         rt = op.get_rt_info()
         if 'layerType' in rt and rt['layerType'].astype(str) == 'Convolution': precs.add(rt['runtimePrecision'].astype(str))
     return 'bf16' if 'bf16' in precs else 'fp32'
 
 # %% ../nbs/08b_export.ipynb #0942225f
 class OpenVinoGenerator(Runtime):
-    "An ONNX generator file compiled by OpenVINO for the CPU, as a module mapping (N,3,h,w) tensors in [0,1] to (N,3,sh,sw); `precision` 'fp32' or 'bf16' (OpenVINO's inference precision hint)."
+    """An ONNX generator file compiled by OpenVINO for the CPU, as a module mapping (N,3,h,w)
+    tensors in [0,1] to (N,3,sh,sw); `precision` 'fp32' or 'bf16' (OpenVINO's inference precision
+    hint)."""
     def __init__(self, path, precision='fp32', threads=None):
         super().__init__()
         if precision not in ('fp32', 'bf16'): raise ValueError(f"OpenVINO precision must be fp32 or bf16, not {precision!r}")
         try: import openvino as ov
         except ImportError as e: raise ImportError('running a generator with OpenVINO needs the openvino package: pip install openvino') from e
-        _take_meta(self, _onnx_meta(path), path, 'openvino')   # before compiling: a foreign file fails fast
-        self.path = Path(path)                               # upscale feeds it float32 tensors (its info says so)
+        # before compiling: a foreign file fails fast
+        _take_meta(self, _onnx_meta(path), path, 'openvino')
+        # upscale feeds it float32 tensors (its info says so)
+        self.path = Path(path)
         cfg = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
         if threads: cfg['INFERENCE_NUM_THREADS'] = int(threads)
         core = ov.Core()
         self.compiled = core.compile_model(core.read_model(str(path)), 'CPU', cfg)
-        self.engine_precision = conv_precision(self.compiled)     # what it really runs, not what was asked
+        # what it really runs, not what was asked
+        self.engine_precision = conv_precision(self.compiled)
         self.request = self.compiled.create_infer_request()
     def forward(self, x):
         y = self.request.infer({0: x.detach().float().cpu().contiguous().numpy()})[0]
-        return torch.from_numpy(np.array(y))                 # a copy: the request reuses its output buffer
+        # a copy: the request reuses its output buffer
+        return torch.from_numpy(np.array(y))
 
 # %% ../nbs/08b_export.ipynb #20c60564
 def load_openvino(path, precision='fp32', threads=None):
-    "Open an ONNX generator written by `export_onnx` for `upscale`, compiled by OpenVINO for this CPU."
+    """Open an ONNX generator written by `export_onnx` for `upscale`, compiled by OpenVINO for this
+    CPU."""
     if not Path(path).is_file(): raise FileNotFoundError(f"{path}: no such ONNX file")
     return OpenVinoGenerator(path, precision, threads)
 
@@ -120,7 +133,8 @@ from .loading import lean, weights_key, pick_device
 from .tiles import tuned_window, arch_key, seconds_of
 
 ENGINES = ('torch', 'openvino', 'onnxruntime', 'auto')
-ENGINE_MIN_SPEEDUP = 1.1   # 'auto' takes OpenVINO only where it measures at least this much faster than PyTorch
+# 'auto' takes OpenVINO only where it measures at least this much faster than PyTorch
+ENGINE_MIN_SPEEDUP = 1.1
 _ENGINES = weakref.WeakKeyDictionary()
 
 def _weights_digest(net):
@@ -130,7 +144,8 @@ def _weights_digest(net):
     return h.hexdigest()[:16]
 
 def cached_onnx(net):
-    "The ONNX file of generator `net` in the tuning cache, exported by `export_onnx` the first time; returns its path."
+    """The ONNX file of generator `net` in the tuning cache, exported by `export_onnx` the first
+    time; returns its path."""
     f = tuning_cache().parent/'onnx'/f'{type(net).__name__}-{_weights_digest(net)}.onnx'
     if not f.is_file():
         f.parent.mkdir(parents=True, exist_ok=True)
@@ -139,7 +154,8 @@ def cached_onnx(net):
 
 # %% ../nbs/08b_export.ipynb #9ee13d1b
 def _measure_engines(net):
-    "'openvino' if OpenVINO runs a window of the tuned size `ENGINE_MIN_SPEEDUP` x faster than PyTorch here, else 'torch'."
+    """'openvino' if OpenVINO runs a window of the tuned size `ENGINE_MIN_SPEEDUP` x faster than
+    PyTorch here, else 'torch'."""
     ov, run = engine_for(net, 'openvino'), lean(net, 'fp32')
     side = max(math.isqrt(tuned_window(net, 'fp32', 'cpu', effective_reach(net))), 32)
     x = channels_last(torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0)))
@@ -150,7 +166,9 @@ def _measure_engines(net):
     return 'openvino' if t['torch'] / t['openvino'] >= ENGINE_MIN_SPEEDUP else 'torch'
 
 def engine_for(model, engine='torch', precision='fp32', device='cpu'):
-    "The module to pass to `upscale` for generator `model` (a name, file or module) with `engine` ('torch': the generator; 'openvino'/'onnxruntime': that runtime on its exported ONNX, cached; 'auto': OpenVINO where installed and measured faster here, else the generator)."
+    """The module to pass to `upscale` for generator `model` (a name, file or module) with `engine`
+    ('torch': the generator; 'openvino'/'onnxruntime': that runtime on its exported ONNX, cached;
+    'auto': OpenVINO where installed and measured faster here, else the generator)."""
     if engine not in ENGINES: raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     net = get_model(model, device)
     if engine == 'torch' or not isinstance(net, nn.Module) or isinstance(net, Runtime) or next(net.parameters(), None) is None: return net
@@ -161,7 +179,8 @@ def engine_for(model, engine='torch', precision='fp32', device='cpu'):
         if not all(importlib.util.find_spec(m) for m in ('openvino', 'onnx', 'onnxscript')): return net
         if cached_measure(f"engine {arch_key(net)} fp32", lambda: _measure_engines(net)) != 'openvino': return net
         engine = 'openvino'
-    cache, wk = _ENGINES.setdefault(net, {}), weights_key(net)     # per engine, until the weights change
+    # per engine, until the weights change
+    cache, wk = _ENGINES.setdefault(net, {}), weights_key(net)
     if engine in cache and cache[engine][0] == wk: return cache[engine][1]
     f = cached_onnx(net)
     m = load_openvino(f) if engine == 'openvino' else load_onnx(f)

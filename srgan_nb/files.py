@@ -12,7 +12,8 @@ from pathlib import Path
 
 # %% ../nbs/01b_files.ipynb #07e49b99
 def atomic_write(path, write, mode=None):
-    "Run `write(tmp)` on a temporary file beside `path`, fsync it, then `os.replace` it to `path`; never a half-written `path`."
+    """Run `write(tmp)` on a temporary file beside `path`, fsync it, then `os.replace` it to `path`;
+    never a half-written `path`."""
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     os.close(fd)
@@ -29,6 +30,7 @@ def atomic_write(path, write, mode=None):
 
 # %% ../nbs/01b_files.ipynb #7cf610ca
 def stale_temps(path):
-    "Temporary files that an interrupted `atomic_write` of `path` may have left beside it (`.NAME.*.tmp`)."
+    """Temporary files that an interrupted `atomic_write` of `path` may have left beside it
+    (`.NAME.*.tmp`)."""
     path = Path(path)
     return sorted(path.parent.glob(f'.{glob_escape(path.name)}.*.tmp')) if path.parent.is_dir() else []

@@ -32,7 +32,8 @@ warnings.filterwarnings('ignore', message=r'You are shadowing an attribute \((ge
 
 # %% ../nbs/07_gan.ipynb #dd4da171
 class CleanGANSteps(Callback):
-    "Make fastai's GAN loop exact: epochs start with a critic step, the critic judges fakes in `critic_mode`, eval-mode validation, no Adam drift of the frozen net."
+    """Make fastai's GAN loop exact: epochs start with a critic step, the critic judges fakes in
+    `critic_mode`, eval-mode validation, no Adam drift of the frozen net."""
     order = 5  # after GANTrainer and FixedGANSwitcher
     def __init__(self, critic_mode='train'):
         if critic_mode not in ('train', 'eval'): raise ValueError(f"critic_mode must be 'train' or 'eval', got {critic_mode!r}")
@@ -42,7 +43,8 @@ class CleanGANSteps(Callback):
     def before_batch(self):
         if not self.training: return
         gen_mode = self.learn.gan_trainer.gen_mode
-        if gen_mode: self.learn.model.critic.train(self.critic_mode == 'train')   # judge fakes as the critic learned to
+        # judge fakes as the critic learned to
+        if gen_mode: self.learn.model.critic.train(self.critic_mode == 'train')
         frozen = self.learn.model.critic if gen_mode else self.learn.model.generator
         for p in frozen.parameters(): p.grad = None
 
@@ -50,7 +52,9 @@ class CleanGANSteps(Callback):
 def srgan_learner(dls, generator, critic=None, content='mse', adv_weight=None, lr=1e-4, switch_eval=True,
                   vgg_weights='imagenet', precision='auto', channels_last=None, cbs=None, metrics=None, critic_mode='train',
                   n_crit=1, **kwargs):
-    "fastai `GANLearner` for SRGAN: `content` loss + `adv_weight` (default `adv_weight_for(content)`) x BCE adversarial loss, paper's Adam, `n_crit`:1 switching, validation PSNR and detail ratio."
+    """fastai `GANLearner` for SRGAN: `content` loss + `adv_weight` (default
+    `adv_weight_for(content)`) x BCE adversarial loss, paper's Adam, `n_crit`:1 switching,
+    validation PSNR and detail ratio."""
     if adv_weight is None: adv_weight = adv_weight_for(content)
     content = content if callable(content) else make_content_loss(content, vgg_weights)
     if isinstance(content, nn.Module): content = content.to(getattr(dls, 'device', None) or default_device())
@@ -61,12 +65,14 @@ def srgan_learner(dls, generator, critic=None, content='mse', adv_weight=None, l
                 weights_gen=(adv_weight, 1.), switch_eval=switch_eval, show_img=False, opt_func=paper_adam, lr=lr,
                 metrics=[PSNRMetric(), DetailMetric()] if metrics is None else metrics, cbs=L(CleanGANSteps(critic_mode)) + L(cbs), **kwargs)
     learn.batches_per_step = n_crit + 1      # batches per generator update, for `fit_steps`
-    learn.loss_modules = [content] if isinstance(content, nn.Module) else []   # their `parts` name a failing term
+    # their `parts` name a failing term
+    learn.loss_modules = [content] if isinstance(content, nn.Module) else []
     return accelerate(learn, precision, channels_last)
 
 # %% ../nbs/07_gan.ipynb #4d0c3351
 class SampleKeeper(Callback):
-    "Keep the generator's output on fixed LR images `lr` (hr for reference) at the end of every epoch; `show` draws them."
+    """Keep the generator's output on fixed LR images `lr` (hr for reference) at the end of every
+    epoch; `show` draws them."""
     order = 80
     def __init__(self, lr, hr=None, max_keep=8):
         self.lr, self.hr, self.max_keep, self.samples = lr[:4].detach().cpu(), None if hr is None else hr[:4].detach().cpu(), max_keep, []
@@ -91,7 +97,8 @@ class SampleKeeper(Callback):
 
 # %% ../nbs/07_gan.ipynb #fe3a982d
 def plot_gan_losses(learn, ax=None, title=None):
-    "Plot the smoothed generator and critic losses that fastai's `GANTrainer` recorded per batch, titled `title`; returns the axes."
+    """Plot the smoothed generator and critic losses that fastai's `GANTrainer` recorded per batch,
+    titled `title`; returns the axes."""
     import math
     import matplotlib.pyplot as plt
     gt = learn.gan_trainer
@@ -104,32 +111,39 @@ def plot_gan_losses(learn, ax=None, title=None):
 
 # %% ../nbs/07_gan.ipynb #7c7f8121
 def start_metrics(dls, generator, precision='auto'):
-    "Validation PSNR and detail ratio of `generator` on `dls.valid` before any GAN step, in the training `precision`."
+    """Validation PSNR and detail ratio of `generator` on `dls.valid` before any GAN step, in the
+    training `precision`."""
     l = accelerate(Learner(dls, generator, loss_func=nn.MSELoss(), metrics=[PSNRMetric(), DetailMetric()]), precision)
     with l.no_bar(), l.no_logging(): _, p, d = l.validate()
     return dict(psnr=float(p), detail=float(d))
 
 # %% ../nbs/07_gan.ipynb #f9dfbee6
 def pick_textured(rows, floor, max_grid=1.2, max_detail=1.1):
-    "The scored snapshot (dicts with step, psnr, detail, grid2, grid4) with the most detail among those with PSNR >= `floor`, both grid ratios <= `max_grid` and detail <= `max_detail` (None if none)."
+    """The scored snapshot (dicts with step, psnr, detail, grid2, grid4) with the most detail among
+    those with PSNR >= `floor`, both grid ratios <= `max_grid` and detail <= `max_detail` (None
+    if none)."""
     ok = [r for r in rows if r['psnr'] >= floor and max(r['grid2'], r['grid4']) <= max_grid and r['detail'] <= max_detail]
     return max(ok, key=lambda r: r['detail'], default=None)
 
 # %% ../nbs/07_gan.ipynb #f2b6f0ec
 def pick_snapshot(rows, floor, max_detail=1.0):
-    "The GAN log row with the highest validation detail ratio <= `max_detail` among those with validation PSNR >= `floor` (None if none)."
+    """The GAN log row with the highest validation detail ratio <= `max_detail` among those with
+    validation PSNR >= `floor` (None if none)."""
     ok = [r for r in rows if r.get('phase') == 'gan' and r.get('valid_psnr') is not None and r.get('valid_detail') is not None
           and r['valid_psnr'] >= floor and r['valid_detail'] <= max_detail]
     return max(ok, key=lambda r: r['valid_detail'], default=None)
 
 # %% ../nbs/07_gan.ipynb #3f619ecf
 def register_gan(name, make_critic, make_learner):
-    "Register the adversary `name` in `GANS` for `train_srgan` (`cfg.gan`): `make_critic(cfg)` builds the critic, `make_learner(dls, generator, critic, content, cfg, **kwargs)` the learner."
+    """Register the adversary `name` in `GANS` for `train_srgan` (`cfg.gan`): `make_critic(cfg)`
+    builds the critic, `make_learner(dls, generator, critic, content, cfg, **kwargs)` the
+    learner."""
     GANS.register(name, (make_critic, make_learner))
     return name
 
 def get_gan(name):
-    "The (make_critic, make_learner) pair registered as `name` in `GANS`, or an error listing what is registered."
+    """The (make_critic, make_learner) pair registered as `name` in `GANS`, or an error listing what
+    is registered."""
     return GANS[name]
 
 def _paper_critic(cfg): return Discriminator(n_feats=cfg.critic_feats, n_dense=cfg.critic_dense, blur=cfg.critic_blur, shift=cfg.critic_shift)
@@ -139,14 +153,18 @@ register_gan('vanilla', _paper_critic, _paper_learner)
 
 # %% ../nbs/07_gan.ipynb #f2bf3e93
 def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, switch_eval=True, critic_mode='train', **kwargs):
-    "Stage 2: train SRGAN (adversary `cfg.gan`) from `generator` for `cfg.steps` steps, resumably; writes OUT/srgan.safetensors (the last step, or `pick_snapshot`'s with `cfg.psnr_drop`) and returns the learner."
+    """Stage 2: train SRGAN (adversary `cfg.gan`) from `generator` for `cfg.steps` steps, resumably;
+    writes OUT/srgan.safetensors (the last step, or `pick_snapshot`'s with `cfg.psnr_drop`) and
+    returns the learner."""
     c = train_config(cfg, **kwargs)
     make_critic, make_learner = get_gan(c.gan)
     out, steps = c.run_folder('train_srgan'), c.steps
     generator = SRResNet() if generator is None else generator
     kind = c.content_loss if content is None else getattr(content, 'kind', type(content).__name__)
-    if c.adv_weight is None: c = replace(c, adv_weight=adv_weight_for(kind))   # notebook 04: the paper's balance for this content loss
-    if content is None: content = make_content_loss(c.content_loss, c.vgg_weights)  # fails here without VGG19 weights
+    # notebook 04: the paper's balance for this content loss
+    if c.adv_weight is None: c = replace(c, adv_weight=adv_weight_for(kind))
+    # fails here without VGG19 weights
+    if content is None: content = make_content_loss(c.content_loss, c.vgg_weights)
     if c.grid_weight: content, kind = SumLoss({kind: (1., content), 'grid': (c.grid_weight, GridLoss())}), f'{kind}+{c.grid_weight:g}*grid'
     every = max(1, min(c.valid_every or steps, steps))
     dls = sr_dls(c.data, patch_size=c.patch_size, scale=generator.config['scale'], bs=c.batch_size, valid_pct=c.valid_pct,
@@ -169,7 +187,8 @@ def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, s
               lr_sched=lr_schedule(c.lr_gen, 'step'), seed=c.seed, batches_per_step=learn.batches_per_step, resume=c.resume, log_path=log, prev_rows=prev, meta=meta,
               get_gen=lambda l: l.model.generator, cbs=cbs, verbose=c.verbose, snapshot_dir=snaps)
     if verbose and (msg := skipped_images(dls)): print(f"[gan] {msg}", flush=True)
-    barrier()                    # process 0 has written the log and snapshots before anyone reads them
+    # process 0 has written the log and snapshots before anyone reads them
+    barrier()
     gen, step, how = learn.model.generator, learn.step_loop.step, 'last step'
     if c.psnr_drop is not None:
         floor = meta['start_psnr'] - c.psnr_drop

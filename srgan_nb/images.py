@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from .data import open_image, upright, to8bit   # 16-bit, 32-bit and float grey to 8 bits, as training reads them
+# 16-bit, 32-bit and float grey to 8 bits, as training reads them
+from .data import open_image, upright, to8bit
 from .files import atomic_write
 from .precision import channels_last
 
@@ -20,7 +21,8 @@ from .precision import channels_last
 MAX_OUTPUT_PIXELS = 1 << 28  # refuse to produce more output pixels than this (16384x16384)
 
 def _check_size(w, h, scale, name, limit):
-    "Raise a clear ValueError if a `w`x`h` input is empty or its output would have more than `limit` pixels."
+    """Raise a clear ValueError if a `w`x`h` input is empty or its output would have more than
+    `limit` pixels."""
     if w < 1 or h < 1: raise ValueError(f"{name}: empty image ({w}x{h} pixels)")
     n = w * h * scale * scale
     if n > limit:
@@ -29,7 +31,8 @@ def _check_size(w, h, scale, name, limit):
 
 # %% ../nbs/02b_images.ipynb #1d06f5b0
 def _open(p, scale, limit):
-    "Decode the image file `p` with `open_image` (notebook 00), its size checked against `limit` before decoding."
+    """Decode the image file `p` with `open_image` (notebook 00), its size checked against `limit`
+    before decoding."""
     return open_image(p, check=lambda w, h: _check_size(w, h, scale, str(p), limit))
 
 def _from_array(a, scale, limit):
@@ -89,22 +92,26 @@ def tile_image(y, mode):
     return Image.fromarray(v.cpu().numpy().astype(np.float32))
 
 # %% ../nbs/02b_images.ipynb #92ceacbe
-_MIN_SIDE = 16               # smaller images are edge-padded to this size, upscaled and cropped back
+# smaller images are edge-padded to this size, upscaled and cropped back
+_MIN_SIDE = 16
 
 def pad_small(arr):
-    "`arr` (HxW or HxWxC) grown to at least `_MIN_SIDE` on each side by repeating its last row and column."
+    """`arr` (HxW or HxWxC) grown to at least `_MIN_SIDE` on each side by repeating its last row and
+    column."""
     h, w = arr.shape[:2]
     if min(h, w) >= _MIN_SIDE: return arr
     return np.pad(arr, ((0, max(_MIN_SIDE - h, 0)), (0, max(_MIN_SIDE - w, 0))) + ((0, 0),) * (arr.ndim - 2), mode='edge')
 
 # %% ../nbs/02b_images.ipynb #1beb64c6
 def blank_canvas(mode, size):
-    "An empty output image of `size` (w, h) for the colour part of `mode` (`finish_output` adds the alpha channel)."
+    """An empty output image of `size` (w, h) for the colour part of `mode` (`finish_output` adds
+    the alpha channel)."""
     return Image.new(mode[:-1] if mode in ('RGBA', 'LA') else mode, size)
 
 # %% ../nbs/02b_images.ipynb #89604532
 def finish_output(out, mode, alpha, size):
-    "The output `out` cropped to `size` (w, h), with the input's `alpha` channel, upscaled with bicubic, put back."
+    """The output `out` cropped to `size` (w, h), with the input's `alpha` channel, upscaled with
+    bicubic, put back."""
     if out.size != size: out = out.crop((0, 0, *size))
     if alpha is not None: out = Image.merge(mode, (*out.split(), alpha.resize(size, Image.BICUBIC)))
     return out
@@ -115,7 +122,8 @@ FORMAT_SUFFIXES = {'.png': 'png', '.jpg': 'jpg', '.jpeg': 'jpg', '.webp': 'webp'
 
 def _for_format(im, fmt):
     "`im` converted to something `fmt` ('png', 'jpg', 'webp') can store."
-    if fmt == 'png' and im.mode in ('I', 'F'):    # PNG has no 32-bit or float grey: 16 bits (exact for upscale's 0..65535 'I' output)
+    # PNG has no 32-bit or float grey: 16 bits (exact for upscale's 0..65535 'I' output)
+    if fmt == 'png' and im.mode in ('I', 'F'):
         a = np.asarray(im).astype(np.float64) * (65535 if im.mode == 'F' else 1)
         if im.mode == 'F' or (a.min() >= 0 and a.max() <= 65535): return Image.fromarray(np.round(np.clip(a, 0, 65535)).astype(np.uint16))
     if im.mode in ('I', 'F') or (fmt != 'png' and im.mode == 'I;16'): im = to8bit(im)
@@ -134,7 +142,8 @@ def check_quality(quality):
 
 # %% ../nbs/02b_images.ipynb #40451bc3
 def save_image(im, path, format=None, quality=95):
-    "Write `im` to `path` as png/jpg/webp (default: from the suffix) atomically: a temp file in the same folder, then `os.replace`."
+    """Write `im` to `path` as png/jpg/webp (default: from the suffix) atomically: a temp file in
+    the same folder, then `os.replace`."""
     path = Path(path)
     fmt = format or FORMAT_SUFFIXES.get(path.suffix.lower())
     if fmt not in SAVE_FORMATS: raise ValueError(f"{path}: cannot tell the format: use a .png, .jpg or .webp name or format='png'|'jpg'|'webp'")

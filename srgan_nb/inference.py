@@ -36,12 +36,15 @@ def _d8_inv(y, k):
     return y
 
 def self_ensemble(net, x):
-    "The mean of `net` over the 8 flips and 90-degree rotations of `x`, each turned back (Lim et al. 2017, EDSR+)."
-    return sum(_d8_inv(net(dense(_d8(x, k))).float(), k) for k in range(8)) / 8   # a transpose is a view: made dense
+    """The mean of `net` over the 8 flips and 90-degree rotations of `x`, each turned back (Lim et
+    al. 2017, EDSR+)."""
+    # a transpose is a view: made dense
+    return sum(_d8_inv(net(dense(_d8(x, k))).float(), k) for k in range(8)) / 8
 
 # %% ../nbs/08_upscale.ipynb #1fd332d9
 class NonFiniteOutputError(ValueError):
-    "The network produced NaN or infinite values: no image is returned (it would be black or garbage)."
+    """The network produced NaN or infinite values: no image is returned (it would be black or
+    garbage)."""
 
 # %% ../nbs/08_upscale.ipynb #b7ebe958
 def upscale(image,                  # PIL image, file path or uint8 array, in any mode (notebook 02b)
@@ -55,7 +58,8 @@ def upscale(image,                  # PIL image, file path or uint8 array, in an
             precision='auto',       # 'fp32', 'bf16', 'fp16' or 'auto' (notebook 02a)
             ensemble=False,         # average the 8 flips and rotations (8x slower, a little more PSNR)
             max_pixels=None):       # refuse larger outputs (None: `MAX_OUTPUT_PIXELS`)
-    "Upscale `image` (PIL image, path or uint8 array) with `model` (default `DEFAULT_MODEL`; a name of `SHIPPED`, 'bicubic', a file or module)."
+    """Upscale `image` (PIL image, path or uint8 array) with `model` (default `DEFAULT_MODEL`; a
+    name of `SHIPPED`, 'bicubic', a file or module)."""
     dev = module_device(model) if device is None and isinstance(model, nn.Module) else pick_device(device)
     net = get_model(model, dev, alpha)
     info = probe_generator(net)
@@ -67,22 +71,27 @@ def upscale(image,                  # PIL image, file path or uint8 array, in an
         arr, div, a, mode = split_image(im)
         del im
         h, w = arr.shape[:2]
-        arr = pad_small(arr)                 # tiny images: edge-padded here, cropped back by finish_output
+        # tiny images: edge-padded here, cropped back by finish_output
+        arr = pad_small(arr)
         H, W = arr.shape[:2]
         if tile is not None: t = check_nonneg_int(tile, 'tile') or max(H, W)
-        elif max(H, W) > 2 * pad + 96: t = plan_tiles(H, W, pad, tuned_window(net, p, dev, pad))   # a measured window
-        else: t = plan_tiles(H, W, pad, window_pixels(net, p, dev))                                  # small: no timing
+        # a measured window
+        elif max(H, W) > 2 * pad + 96: t = plan_tiles(H, W, pad, tuned_window(net, p, dev, pad))
+        # small: no timing
+        else: t = plan_tiles(H, W, pad, window_pixels(net, p, dev))
         boxes = tile_boxes(H, W, t, pad)
         out = blank_canvas(mode, (W * s, H * s))
         it = boxes
         if progress and len(boxes) > 1:
-            try: from fastprogress.fastprogress import progress_bar      # comes with the training extras (fastai)
+            # comes with the training extras (fastai)
+            try: from fastprogress.fastprogress import progress_bar
             except ImportError: progress_bar = None
             if progress_bar is not None: it = progress_bar(boxes); it.comment = f'{len(boxes)} tiles'
         run, dt, cast = runner(net, p, dev)   # BN folded, weights cast once: no autocast needed
         fwd = (lambda x: self_ensemble(run, x)) if ensemble else run
         with torch.inference_mode(), cast:
-            for (cy0, cy1, cx0, cx1), window in it:     # the core a tile writes, inside the window the network sees
+            # the core a tile writes, inside the window the network sees
+            for (cy0, cy1, cx0, cx1), window in it:
                 wy0, _, wx0, _ = window
                 y = fwd(window_tensor(arr, div, window, dev).to(dt))
                 if not torch.isfinite(y).all(): raise NonFiniteOutputError(

@@ -16,7 +16,8 @@ def conv(ni, nf, ks=3, stride=1, bias=True):
 
 # %% ../nbs/01_layers.ipynb #8d9c8da4
 def icnr_(weight, scale=2, init=nn.init.kaiming_normal_):
-    "ICNR init in place: each group of `scale**2` output filters gets one copy of an `init` kernel; returns `weight`."
+    """ICNR init in place: each group of `scale**2` output filters gets one copy of an `init`
+    kernel; returns `weight`."""
     nf, ni, h, w = weight.shape
     if nf % scale**2: raise ValueError(f"icnr_: {nf} output channels is not a multiple of scale**2={scale**2}")
     k = init(weight.new_zeros(nf // scale**2, ni, h, w))
@@ -25,7 +26,8 @@ def icnr_(weight, scale=2, init=nn.init.kaiming_normal_):
 
 # %% ../nbs/01_layers.ipynb #72c0afbf
 class SubPixelConv(nn.Sequential):
-    "Upsample `n_feats` channels by `scale`: conv3x3 to `n_feats*scale**2`, `PixelShuffle(scale)`, PReLU (`act`), ICNR init (`icnr`)."
+    """Upsample `n_feats` channels by `scale`: conv3x3 to `n_feats*scale**2`, `PixelShuffle(scale)`,
+    PReLU (`act`), ICNR init (`icnr`)."""
     def __init__(self, n_feats=64, scale=2, act=True, icnr=True):
         c = conv(n_feats, n_feats * scale**2, 3)
         if icnr:
@@ -36,7 +38,8 @@ class SubPixelConv(nn.Sequential):
 
 # %% ../nbs/01_layers.ipynb #496b12d6
 class ResidualBlock(nn.Module):
-    "Residual block `x + BN(conv(PReLU(BN(conv(x)))))` with 3x3 convs of `n_feats` channels; `bn=False` drops both BNs."
+    """Residual block `x + BN(conv(PReLU(BN(conv(x)))))` with 3x3 convs of `n_feats` channels;
+    `bn=False` drops both BNs."""
     def __init__(self, n_feats=64, bn=True):
         super().__init__()
         norm = (lambda: nn.BatchNorm2d(n_feats)) if bn else nn.Identity

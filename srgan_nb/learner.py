@@ -24,7 +24,8 @@ from .precision import resolve_precision, autocast
 
 # %% ../nbs/06_learner.ipynb #c89c5209
 def paper_adam(params, lr=1e-4, **kwargs):
-    "fastai `Adam` with the paper's beta1 = 0.9, PyTorch's beta2 = 0.999 and eps = 1e-8, no weight decay."
+    """fastai `Adam` with the paper's beta1 = 0.9, PyTorch's beta2 = 0.999 and eps = 1e-8, no weight
+    decay."""
     return Adam(params, lr, **{**dict(mom=0.9, sqr_mom=0.999, eps=1e-8, wd=0.), **kwargs})
 
 # %% ../nbs/06_learner.ipynb #39c1d128
@@ -33,11 +34,13 @@ def _device(learn):
     return torch.device(getattr(learn.dls, 'device', None) or default_device())
 
 class DeviceMixedPrecision(MixedPrecision):
-    "fastai's `MixedPrecision` on the learner's own device type (fastai's autocasts and scales on CUDA only): bf16, or fp16 with loss scaling."
+    """fastai's `MixedPrecision` on the learner's own device type (fastai's autocasts and scales on
+    CUDA only): bf16, or fp16 with loss scaling."""
     name = 'mixed_precision'
     def before_fit(self):
         kind = _device(self.learn).type
-        with warnings.catch_warnings():   # fastai builds a CUDA autocast first, which warns on a machine without CUDA
+        # fastai builds a CUDA autocast first, which warns on a machine without CUDA
+        with warnings.catch_warnings():
             if kind != 'cuda': warnings.filterwarnings('ignore', message='.*CUDA is not available.*')
             super().before_fit()
         if kind != 'cuda':
@@ -52,7 +55,8 @@ class DeviceMixedPrecision(MixedPrecision):
 
 # %% ../nbs/06_learner.ipynb #9195c050
 def accelerate(learn, precision='auto', channels_last=None):
-    "Add mixed precision (`precision`: 'auto'|'fp32'|'fp16'|'bf16') and channels_last (default: on with 16-bit or CUDA) to `learn`."
+    """Add mixed precision (`precision`: 'auto'|'fp32'|'fp16'|'bf16') and channels_last (default: on
+    with 16-bit or CUDA) to `learn`."""
     dev = _device(learn)
     p = getattr(learn, 'precision', None) or resolve_precision(precision, dev, cuda='bf16')
     if p != 'fp32' and not hasattr(learn, 'mixed_precision'): learn.add_cb(DeviceMixedPrecision(amp_mode=p))
@@ -63,7 +67,8 @@ def accelerate(learn, precision='auto', channels_last=None):
 
 # %% ../nbs/06_learner.ipynb #78aa4253
 def sr_learner(dls, model, loss='mse', lr=1e-4, precision='auto', channels_last=None, metrics=None, **kwargs):
-    "fastai `Learner` for a super-resolution `model`: pixel `loss`, the paper's Adam, validation PSNR, AMP on CUDA."
+    """fastai `Learner` for a super-resolution `model`: pixel `loss`, the paper's Adam, validation
+    PSNR, AMP on CUDA."""
     loss_func = loss if callable(loss) else ContentLoss(loss)
     learn = Learner(dls, model, loss_func=loss_func, opt_func=paper_adam, lr=lr,
                     metrics=[PSNRMetric()] if metrics is None else metrics, **kwargs)
@@ -71,7 +76,8 @@ def sr_learner(dls, model, loss='mse', lr=1e-4, precision='auto', channels_last=
 
 # %% ../nbs/06_learner.ipynb #3fd9ab24
 def show_sr(model, lr, hr, n=3, figsize=None):
-    "Rows of LR (nearest) / bicubic / SR / HR for the first `n` images of a batch, PSNRs in the titles; returns the figure."
+    """Rows of LR (nearest) / bicubic / SR / HR for the first `n` images of a batch, PSNRs in the
+    titles; returns the figure."""
     import matplotlib.pyplot as plt
     from PIL import Image
     from srgan_nb.data import tensor2img, bicubic_up
@@ -92,12 +98,14 @@ def show_sr(model, lr, hr, n=3, figsize=None):
 # %% ../nbs/06_learner.ipynb #cd12ab26
 def bench_train(n_blocks=16, n_feats=64, bs=16, patch_size=96, scale=4, steps=10, warmup=3, device=None, precision='auto',
                 channels_last=None):
-    "Median seconds per step of a fastai `Learner` loop and of a bare PyTorch loop, same model, batch and `precision`, and their ratio."
+    """Median seconds per step of a fastai `Learner` loop and of a bare PyTorch loop, same model,
+    batch and `precision`, and their ratio."""
     import statistics
     dev = torch.device(device or default_device())
     sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     p = resolve_precision(precision, dev, cuda='bf16')
-    cl = (p != 'fp32' or dev.type == 'cuda') if channels_last is None else channels_last   # what `accelerate` picks
+    # what `accelerate` picks
+    cl = (p != 'fp32' or dev.type == 'cuda') if channels_last is None else channels_last
     set_seed(0)
     model = SRResNet(n_blocks=n_blocks, n_feats=n_feats, scale=scale).to(dev)
     if cl: model = model.to(memory_format=torch.channels_last)
@@ -129,13 +137,16 @@ def bench_train(n_blocks=16, n_feats=64, bs=16, patch_size=96, scale=4, steps=10
         dls = DataLoaders(DataLoader([(x, y)] * (n + 1), bs=None), DataLoader([(x, y)], bs=None), device=dev)
         learn = accelerate(Learner(dls, model, loss_func=loss_fn, opt_func=paper_adam, lr=1e-4, cbs=Timer()), p, cl)
         with learn.no_bar(), learn.no_logging(): learn.fit(1)
-        losses['fastai'] = learn.timer.losses[n - 1]          # the loss of step n, as the bare loop's last
+        # the loss of step n, as the bare loop's last
+        losses['fastai'] = learn.timer.losses[n - 1]
         return learn.timer.ts[warmup:]
     tb, tf = bare(), fa()
-    tb, tf = tb + bare(), tf + fa()  # interleave two rounds: load from other users hits both loops alike
+    # interleave two rounds: load from other users hits both loops alike
+    tb, tf = tb + bare(), tf + fa()
     b, f = statistics.median(tb), statistics.median(tf)
     return {'fastai_s': f, 'torch_s': b, 'ratio': f / b, 'steps': len(tb), 'device': str(dev), 'precision': p, 'channels_last': cl,
-            'fastai_loss': losses['fastai'], 'torch_loss': losses['torch']}   # the last step's loss: the two loops compute the same thing
+            # the last step's loss: the two loops compute the same thing
+            'fastai_loss': losses['fastai'], 'torch_loss': losses['torch']}
 
 # %% ../nbs/06_learner.ipynb #f21b35c2
 def _bench_main(args):
@@ -148,7 +159,8 @@ def _bench_main(args):
     return 0
 
 def add_bench_command(subparsers):
-    "Add the `bench-train` sub-command (fastai loop vs bare PyTorch loop, seconds per step) to an argparse `subparsers`."
+    """Add the `bench-train` sub-command (fastai loop vs bare PyTorch loop, seconds per step) to an
+    argparse `subparsers`."""
     p = subparsers.add_parser('bench-train', help='seconds per training step: fastai Learner vs a bare PyTorch loop',
                               description='Times SRResNet training steps in a fastai Learner and in a bare PyTorch loop on the same model and batch.',
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)

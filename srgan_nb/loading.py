@@ -37,15 +37,18 @@ def pick_device(device=None):
     return d
 
 # %% ../nbs/08_loading.ipynb #39425998
-DEFAULT_MODEL = 'real-srresnet'  # for photos whose faults are unknown: above bicubic under every fault measured (notebook 12)
-PAIRS = {'srresnet': ('srresnet', 'srgan'), 'srgan': ('srresnet', 'srgan'),  # what `alpha` blends: fidelity -> texture
+# for photos whose faults are unknown: above bicubic under every fault measured (notebook 12)
+DEFAULT_MODEL = 'real-srresnet'
+# what `alpha` blends: fidelity -> texture
+PAIRS = {'srresnet': ('srresnet', 'srgan'), 'srgan': ('srresnet', 'srgan'),
          'real-srresnet': ('real-srresnet', 'real-srgan'), 'real-srgan': ('real-srresnet', 'real-srgan')}
 
 
 # %% ../nbs/08_loading.ipynb #d85381e7
 @contextlib.contextmanager
 def weights_folder(folder):
-    "Inside the block, the shipped names (`SHIPPED`) load from `folder` (it sets `SRGAN_NB_WEIGHTS`, then restores it)."
+    """Inside the block, the shipped names (`SHIPPED`) load from `folder` (it sets
+    `SRGAN_NB_WEIGHTS`, then restores it)."""
     old = os.environ.get('SRGAN_NB_WEIGHTS')
     os.environ['SRGAN_NB_WEIGHTS'] = str(folder)
     try: yield Path(folder)
@@ -55,7 +58,8 @@ def weights_folder(folder):
 
 # %% ../nbs/08_loading.ipynb #f0882c26
 class Bicubic(nn.Module):
-    "Bicubic x`scale` upsampling as a model: the baseline, and the command line's fallback when no weights are shipped."
+    """Bicubic x`scale` upsampling as a model: the baseline, and the command line's fallback when no
+    weights are shipped."""
     def __init__(self, scale=4):
         super().__init__()
         self.scale, self.config = scale, dict(scale=scale)
@@ -69,7 +73,8 @@ def _check_alpha(alpha):
     return float(alpha)
 
 def interpolate_generators(g0, g1, alpha):
-    "A new generator with weights (1-`alpha`)*`g0` + `alpha`*`g1` (network interpolation); both need the same architecture."
+    """A new generator with weights (1-`alpha`)*`g0` + `alpha`*`g1` (network interpolation); both
+    need the same architecture."""
     alpha = _check_alpha(alpha)
     c0, c1 = getattr(g0, 'config', None), getattr(g1, 'config', None)
     if type(g0) is not type(g1) or c0 != c1:
@@ -81,7 +86,8 @@ def interpolate_generators(g0, g1, alpha):
     g.load_state_dict({k: torch.lerp(v, s1[k].to(v), alpha) if v.is_floating_point() else v for k, v in s0.items()})
     m0, m1 = getattr(g0, 'meta', {}) or {}, getattr(g1, 'meta', {}) or {}
     g.meta = {k: str(max(int(m0[k]), int(m1[k]))) for k in ('reach',) if k in m0 and k in m1 and m0.get('reach_tol') == m1.get('reach_tol')}
-    if g.meta: g.meta['reach_tol'] = m0['reach_tol']     # a blend keeps the larger measured reach of its two ends
+    # a blend keeps the larger measured reach of its two ends
+    if g.meta: g.meta['reach_tol'] = m0['reach_tol']
     return g.eval()
 
 # %% ../nbs/08_loading.ipynb #1b6d6782
@@ -128,7 +134,8 @@ def _cached(key, make, device):
     return m
 
 def get_model(model=DEFAULT_MODEL, device=None, alpha=None):
-    "The generator for `model` (name, file, module, or a pair blended by `alpha`) on `device`; names and files are cached."
+    """The generator for `model` (name, file, module, or a pair blended by `alpha`) on `device`;
+    names and files are cached."""
     if alpha is not None:
         alpha = _check_alpha(alpha)
         if isinstance(model, str) and model in PAIRS: model = PAIRS[model]
@@ -161,20 +168,26 @@ class ModelInfo(NamedTuple):
     "What inference needs to know about a generator, whichever engine runs it."
     scale: int                  # output side / input side
     radius: int                 # receptive radius (LR pixels): no output pixel sees farther
-    elems: float                # numbers per LR pixel in its largest activation: what a window costs in memory
-    precision: str = None       # arithmetic fixed by a compiled engine (it takes float32 inputs); None: any
-    engine: str = 'torch'       # 'torch' (a graph: lean copy, blending, devices), 'onnxruntime', 'openvino'
+    # numbers per LR pixel in its largest activation: what a window costs in memory
+    elems: float
+    # arithmetic fixed by a compiled engine (it takes float32 inputs); None: any
+    precision: str = None
+    # 'torch' (a graph: lean copy, blending, devices), 'onnxruntime', 'openvino'
+    engine: str = 'torch'
     channels: int = 3           # colour channels in and out
 
 # %% ../nbs/08_loading.ipynb #6f2a797c
 class Runtime(nn.Module):
-    "Base class of a generator run by another engine: maps (N,3,h,w) float32 tensors in [0,1] to (N,3,sh,sw); `info` (a `ModelInfo`) says what it is, `meta` what its file recorded (the reach)."
+    """Base class of a generator run by another engine: maps (N,3,h,w) float32 tensors in [0,1] to
+    (N,3,sh,sw); `info` (a `ModelInfo`) says what it is, `meta` what its file recorded (the
+    reach)."""
     info: ModelInfo
     meta: dict = {}
 
 # %% ../nbs/08_loading.ipynb #9c4cb98e
 def fold_bn(net):
-    "A copy of `net` in eval mode with each `BatchNorm2d` that follows a `Conv2d` in an `nn.Sequential` folded into the convolution (and replaced by `nn.Identity`)."
+    """A copy of `net` in eval mode with each `BatchNorm2d` that follows a `Conv2d` in an
+    `nn.Sequential` folded into the convolution (and replaced by `nn.Identity`)."""
     net = copy.deepcopy(net).eval()
     for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
         for i in range(1, len(seq)):
@@ -196,13 +209,17 @@ def fold_bn(net):
 _LEAN = weakref.WeakKeyDictionary()
 
 def weights_key(net):
-    "What the weights of `net` are now: each parameter's storage, version counter, dtype and device."
+    """What the weights of `net` are now: each parameter's storage, version counter, dtype and
+    device."""
     return tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in net.parameters())
 
 # %% ../nbs/08_loading.ipynb #afd76403
 def lean(net, precision='fp32'):
-    "The inference copy of generator `net` that `upscale` runs: BatchNorm folded (`fold_bn`), channels-last weights, cast once to `precision` ('fp32', 'bf16', 'fp16'); cached until `net`'s weights change."
-    if isinstance(net, Runtime) or next(net.parameters(), None) is None: return net   # another engine, or no weights
+    """The inference copy of generator `net` that `upscale` runs: BatchNorm folded (`fold_bn`),
+    channels-last weights, cast once to `precision` ('fp32', 'bf16', 'fp16'); cached until
+    `net`'s weights change."""
+    # another engine, or no weights
+    if isinstance(net, Runtime) or next(net.parameters(), None) is None: return net
     key = (precision, weights_key(net))
     got = _LEAN.get(net)
     if got is not None and got[0] == key: return got[1]
@@ -214,7 +231,8 @@ def lean(net, precision='fp32'):
 
 # %% ../nbs/08_loading.ipynb #d74cf975
 def runner(net, precision, device):
-    "(module, input dtype, context) that run `net` in `precision`: `lean`'s copy on inputs of its dtype, or `net` itself under autocast."
+    """(module, input dtype, context) that run `net` in `precision`: `lean`'s copy on inputs of its
+    dtype, or `net` itself under autocast."""
     run = lean(net, precision)
     if run is net: return net, torch.float32, autocast(precision, device)
     return run, AUTOCAST_DTYPES.get(precision, torch.float32), contextlib.nullcontext()

@@ -21,12 +21,14 @@ from .distributed import DistributedSteps, world_size
 
 # %% ../nbs/06a_loop.ipynb #ac61e127
 def epoch_seed(seed, phase, epoch):
-    "A 32-bit seed for one epoch of one training phase: the same for the same (seed, phase, epoch), on any machine."
+    """A 32-bit seed for one epoch of one training phase: the same for the same (seed, phase,
+    epoch), on any machine."""
     return zlib.crc32(f'{seed}/{phase}/{epoch}'.encode())
 
 # %% ../nbs/06a_loop.ipynb #8787c616
 class StepLoop(Callback):
-    "Count optimiser steps across runs: epochs of `every` steps, RNGs seeded per epoch, training stops at `total`."
+    """Count optimiser steps across runs: epochs of `every` steps, RNGs seeded per epoch, training
+    stops at `total`."""
     order = 55   # before the progress bar (60) measures the epoch: `before_train` sets its length
     def __init__(self, total, every=None, seed=42, phase='pretrain', batches_per_step=1, step=0):
         self.total, self.seed, self.phase, self.bps, self.step = total, seed, phase, batches_per_step, step
@@ -39,23 +41,28 @@ class StepLoop(Callback):
         return max(0, math.ceil(self.total / self.every) - self.step // self.every)
     @property
     def _dl(self):
-        "The training loader (inside the sharding wrapper of a multi-process run) and the number of processes."
+        """The training loader (inside the sharding wrapper of a multi-process run) and the number
+        of processes."""
         dl = self.dls.train
         return (dl.dl, dl.world_size) if getattr(dl, 'shards', False) else (dl, 1)
     def before_fit(self):
         if self.step >= self.total: raise CancelFitException()
-        dl, _ = self._dl  # fastai's loader draws extra items on first use (to learn the batch types): do it now, before seeding
+        # fastai's loader draws extra items on first use (to learn the batch types): do it now, before seeding
+        dl, _ = self._dl
         dl.one_batch(); dl.n_inp
     def before_train(self):
         e, r = self.step // self.every, rank_distrib()
         s = epoch_seed(self.seed, self.phase, e)
         dl, world = self._dl
-        set_seed(s if r == 0 else epoch_seed(f'{self.seed}/rank{r}', self.phase, e))  # each process its own crops
-        dl.rng = random.Random(s)                         # one shuffle for all: the processes take their shares of it
+        # each process its own crops
+        set_seed(s if r == 0 else epoch_seed(f'{self.seed}/rank{r}', self.phase, e))
+        # one shuffle for all: the processes take their shares of it
+        dl.rng = random.Random(s)
         self.n_steps, self._n, self.n_batches = min((e + 1) * self.every, self.total) - self.step, dl.n, 0
         dl.n = self.n_steps * self.bps * dl.bs * world
         ds = getattr(dl, 'dataset', None)
-        if hasattr(ds, 'offset'): ds.offset = self.step * self.bps * dl.bs * world   # this epoch's place in the sample stream
+        # this epoch's place in the sample stream
+        if hasattr(ds, 'offset'): ds.offset = self.step * self.bps * dl.bs * world
     def after_train(self): self._dl[0].n = self._n
     def after_batch(self):
         if not self.training: return
@@ -64,7 +71,8 @@ class StepLoop(Callback):
 
 # %% ../nbs/06a_loop.ipynb #42557d5f
 def lr_schedule(lr, kind='constant', warmup=0., drop=0.1):
-    "Learning rate as a function of the fraction of training done: 'constant', 'cosine' (to 0) or 'step' (x`drop` at half), after a linear `warmup`."
+    """Learning rate as a function of the fraction of training done: 'constant', 'cosine' (to 0) or
+    'step' (x`drop` at half), after a linear `warmup`."""
     if kind == 'constant': main = SchedNo(lr, lr)
     elif kind == 'cosine': main = SchedCos(lr, 0.)
     elif kind == 'step': main = combine_scheds([0.5, 0.5], [SchedNo(lr, lr), SchedNo(lr * drop, lr * drop)])
@@ -74,7 +82,8 @@ def lr_schedule(lr, kind='constant', warmup=0., drop=0.1):
 
 # %% ../nbs/06a_loop.ipynb #5d7ca2eb
 class StepScheduler(ParamScheduler):
-    "fastai `ParamScheduler` driven by the `StepLoop` step counter (so schedules continue across resumes)."
+    """fastai `ParamScheduler` driven by the `StepLoop` step counter (so schedules continue across
+    resumes)."""
     def before_batch(self):
         if self.training: self._update_val(self.learn.step_loop.pct)
 
@@ -83,7 +92,8 @@ class NonFiniteLossError(RuntimeError):
     "Training stopped because the loss became NaN or infinite."
 
 class NoSpaceError(OSError):
-    "Training stopped because the disk is full; the message names the file and the last good checkpoint."
+    """Training stopped because the disk is full; the message names the file and the last good
+    checkpoint."""
 
 # %% ../nbs/06a_loop.ipynb #1b026a67
 def _no_space(e):
@@ -92,7 +102,8 @@ def _no_space(e):
     return isinstance(e, RuntimeError) and any(s in str(e) for s in ('No space left', 'unexpected pos', 'file write failed'))
 
 class NaNGuard(Callback):
-    "Stop the fit as soon as the loss is NaN/inf (before backward, so the weights stay finite); `error` says where."
+    """Stop the fit as soon as the loss is NaN/inf (before backward, so the weights stay finite);
+    `error` says where."""
     order = 20  # after MixedPrecision's after_loss
     def __init__(self): self.error = None
     def before_fit(self): self.error = None
@@ -108,7 +119,8 @@ class NaNGuard(Callback):
 
 # %% ../nbs/06a_loop.ipynb #795c16a1
 def loss_parts(learn):
-    "The last value of every named loss term of `learn`: the `parts` dicts kept by its loss modules and callbacks."
+    """The last value of every named loss term of `learn`: the `parts` dicts kept by its loss
+    modules and callbacks."""
     lf, found = learn.loss_func, []
     # fastai's GANLearner.from_learners wraps the content loss in a closure: srgan_learner lists it in `loss_modules`
     for o in [lf, getattr(lf, 'gen_loss_func', None), getattr(lf, 'crit_loss_func', None), *getattr(learn, 'loss_modules', ())]:
@@ -118,7 +130,8 @@ def loss_parts(learn):
     for o in found + list(learn.cbs):
         parts = getattr(o, 'parts', None)
         if not isinstance(parts, dict): continue
-        for k, v in parts.items():     # a term kept by a sum and by its part: the non-finite value wins
+        # a term kept by a sum and by its part: the non-finite value wins
+        for k, v in parts.items():
             if torch.is_tensor(v) and (k not in res or not torch.isfinite(v).all()): res[k] = v
     return res
 
@@ -130,7 +143,8 @@ def _bad_terms(learn):
 
 # %% ../nbs/06a_loop.ipynb #67259e93
 def atomic_save(obj, path):
-    "Write `obj` to `path` atomically (temporary file + fsync + `os.replace`): `torch.save` for objects, text for `str`."
+    """Write `obj` to `path` atomically (temporary file + fsync + `os.replace`): `torch.save` for
+    objects, text for `str`."""
     def write(tmp):
         if isinstance(obj, str): Path(tmp).write_text(obj, encoding='utf-8')
         else: torch.save(obj, tmp)
@@ -138,7 +152,8 @@ def atomic_save(obj, path):
 
 # %% ../nbs/06a_loop.ipynb #637a4b78
 def load_checkpoint(path, map_location='cpu'):
-    "Load a training checkpoint written by `Checkpointer` without executing pickled code (`weights_only=True`)."
+    """Load a training checkpoint written by `Checkpointer` without executing pickled code
+    (`weights_only=True`)."""
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: no such checkpoint")
     try: ckpt = torch.load(path, map_location=map_location, weights_only=True)
@@ -148,7 +163,8 @@ def load_checkpoint(path, map_location='cpu'):
 
 # %% ../nbs/06a_loop.ipynb #247ce294
 def rng_states():
-    "The states of Python's, NumPy's and PyTorch's (CPU and CUDA) random generators, in a `weights_only`-loadable form."
+    """The states of Python's, NumPy's and PyTorch's (CPU and CUDA) random generators, in a
+    `weights_only`-loadable form."""
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     return {'python': random.getstate(), 'torch': torch.get_rng_state(),
             'numpy': (kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
@@ -165,7 +181,8 @@ def set_rng_states(s):
 
 # %% ../nbs/06a_loop.ipynb #478b2b0f
 def _smoothers(learn):
-    "The smoothed-loss trackers whose state a checkpoint keeps (fastai's recorder and, for GANs, the GAN trainer's)."
+    """The smoothed-loss trackers whose state a checkpoint keeps (fastai's recorder and, for GANs,
+    the GAN trainer's)."""
     res = {'recorder': learn.recorder.smooth_loss}
     gt = getattr(learn, 'gan_trainer', None)
     if gt is not None: res.update(gen=gt.gen_loss, crit=gt.crit_loss)
@@ -174,7 +191,8 @@ def _smoothers(learn):
 def _scaler(learn): return getattr(learn, 'scaler', None)
 
 def _opt_state(opt):
-    "fastai optimiser state with plain containers (its `hypers` is a fastcore `L`), so `weights_only` loading accepts it."
+    """fastai optimiser state with plain containers (its `hypers` is a fastcore `L`), so
+    `weights_only` loading accepts it."""
     sd = opt.state_dict()
     return {'state': list(sd['state']), 'hypers': [dict(h) for h in sd['hypers']]}
 
@@ -182,7 +200,9 @@ def _finite(model): return all(bool(torch.isfinite(t).all()) for t in model.stat
 
 # %% ../nbs/06a_loop.ipynb #f2c7fdcd
 class Checkpointer(Callback):
-    "Each epoch: log a row to `log_path`, keep the best-PSNR generator at `best_path` (and every epoch's in `snapshot_dir`); checkpoint to `path` every `every` steps and at the end. Only process 0 writes."
+    """Each epoch: log a row to `log_path`, keep the best-PSNR generator at `best_path` (and every
+    epoch's in `snapshot_dir`); checkpoint to `path` every `every` steps and at the end. Only
+    process 0 writes."""
     order = 70  # after the Recorder (50) and the progress bar (60)
     def __init__(self, path, every=None, log_path=None, best_path=None, prev_rows=None, meta=None,
                  get_gen=None, state=None, verbose=False, snapshot_dir=None):
@@ -212,12 +232,14 @@ class Checkpointer(Callback):
         psnr, gt = self._metric('psnr'), getattr(self.learn, 'gan_trainer', None)
         self.seconds = time.time() - self.t0
         row = dict(phase=loop.phase, step=loop.step, lr=self.opt.hypers[-1]['lr'],
-                   train_loss=None if gt else rec.smooth_loss.value.item(),  # a GAN logs its two losses instead
+                   # a GAN logs its two losses instead
+                   train_loss=None if gt else rec.smooth_loss.value.item(),
                    valid_loss=rec.loss.value.item() if rec.loss.count else None, valid_psnr=psnr, valid_detail=self._metric('detail'),
                    gen_loss=gt.gen_loss.value.item() if gt else None, crit_loss=gt.crit_loss.value.item() if gt else None,
                    seconds=round(self.seconds, 1))
         self.rows.append(row)
-        writer = rank_distrib() == 0                 # in a multi-process run the others keep the same books, silently
+        # in a multi-process run the others keep the same books, silently
+        writer = rank_distrib() == 0
         if self.log_path and writer:
             with self.writing(self.log_path): write_log(self.prev_rows + self.rows, self.log_path)
         notes = []
@@ -242,7 +264,8 @@ class Checkpointer(Callback):
                   f"lr {row['lr']:.2e}  {self.seconds:.0f}s" + (f"  ({', '.join(notes)} saved)" if notes else ''), flush=True)
 
     def save(self):
-        "Write the checkpoint (atomically); refuses to overwrite a good one with non-finite weights."
+        """Write the checkpoint (atomically); refuses to overwrite a good one with non-finite
+        weights."""
         loop = self.learn.step_loop
         if not _finite(self.learn.model): raise NonFiniteLossError(f"weights are not finite at step {loop.step}; kept the checkpoint of step {self.saved_step}")
         sc = _scaler(self.learn)
@@ -259,7 +282,8 @@ class Checkpointer(Callback):
 
     @contextlib.contextmanager
     def writing(self, path):
-        "Turn a full disk while writing `path` into a `NoSpaceError` that names it and the last good checkpoint."
+        """Turn a full disk while writing `path` into a `NoSpaceError` that names it and the last
+        good checkpoint."""
         try: yield
         except (OSError, RuntimeError) as e:
             if not _no_space(e): raise
@@ -307,7 +331,8 @@ def fit_steps(learn,                 # the fastai `Learner` to train
               cbs=None,              # more callbacks for this fit
               verbose=False,         # one line per epoch on standard output
               snapshot_dir=None):    # where a copy of the generator of every epoch goes
-    "Fit `learn` for `steps` optimiser steps in epochs of `every` steps, checkpointing to `ckpt`; `resume` continues from it exactly."
+    """Fit `learn` for `steps` optimiser steps in epochs of `every` steps, checkpointing to `ckpt`;
+    `resume` continues from it exactly."""
     loop = StepLoop(steps, every, seed, phase, batches_per_step)
     state = None
     if resume and not Path(ckpt).exists() and verbose and rank_distrib() == 0: print(f"[{phase}] no checkpoint at {ckpt}: starting at step 0")
@@ -330,7 +355,8 @@ def fit_steps(learn,                 # the fastai `Learner` to train
     keeper = Checkpointer(ckpt, ckpt_every, log_path, best_path, prev_rows, meta, get_gen, state, verbose, snapshot_dir)
     guard = NaNGuard()
     sched = StepScheduler({'lr': lr_sched or lr_schedule(learn.lr)})
-    par = L(DistributedSteps()) if world_size() > 1 else L()   # under torchrun: one shard of the data per process
+    # under torchrun: one shard of the data per process
+    par = L(DistributedSteps()) if world_size() > 1 else L()
     if loop.step >= steps:
         if verbose and rank_distrib() == 0: print(f"[{phase}] already complete: step {loop.step} of {steps}")
     else: learn.fit(loop.n_epochs, cbs=L(loop, sched, guard, keeper) + par + L(cbs))

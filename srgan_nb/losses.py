@@ -18,7 +18,8 @@ VGG_CONTENT_LAYERS = {'vgg11': 'relu1_1', 'vgg22': 'relu2_2', 'vgg54': 'relu5_4'
 CONTENT_KINDS = ('mse', 'l1', 'ssim', *VGG_CONTENT_LAYERS)
 
 class ContentLoss(nn.Module):
-    "Content loss $l_X$(pred, target), images in [0,1]: 'mse', 'l1', 'ssim' (1-SSIM), VGG feature MSE 'vgg22'/'vgg54'/'vgg11' (or any VGG19 layer name)."
+    """Content loss $l_X$(pred, target), images in [0,1]: 'mse', 'l1', 'ssim' (1-SSIM), VGG feature
+    MSE 'vgg22'/'vgg54'/'vgg11' (or any VGG19 layer name)."""
     def __init__(self, kind='mse', vgg_weights='imagenet', rescale=1/12.75):
         super().__init__()
         if kind not in CONTENT_KINDS and kind not in VGG19_LAYERS:
@@ -29,7 +30,8 @@ class ContentLoss(nn.Module):
 
     def forward(self, pred, target):
         v = self._value(pred, target)
-        self.parts = {self.kind: v.detach()}                     # the last value, for the NaN guard's message
+        # the last value, for the NaN guard's message
+        self.parts = {self.kind: v.detach()}
         return v
 
     def _value(self, pred, target):
@@ -37,21 +39,26 @@ class ContentLoss(nn.Module):
         if self.kind == 'mse': return F.mse_loss(pred.float(), target.float())
         if self.kind == 'l1': return F.l1_loss(pred.float(), target.float())
         if self.kind == 'ssim': return 1 - ssim_t(pred, target)
-        fp = self.vgg(pred)[self.layer]                          # features in the autocast precision (fast) ...
+        # features in the autocast precision (fast) ...
+        fp = self.vgg(pred)[self.layer]
         with torch.no_grad(): ft = self.vgg(target)[self.layer]
-        return F.mse_loss(fp.float() * self.rescale, ft.float() * self.rescale)   # ... their distance in float32
+        # ... their distance in float32
+        return F.mse_loss(fp.float() * self.rescale, ft.float() * self.rescale)
 
     def extra_repr(self): return f"kind={self.kind!r}" + (f", layer={self.layer!r}, rescale={self.rescale:.5g}" if self.layer else '')
 
 # %% ../nbs/04_losses.ipynb #48711b2f
 def adv_loss_g(fake_logits):
-    "Non-saturating generator loss -log D(G(x)) = BCE-with-logits(fake_logits, 1), batch mean (in float32)."
-    fake_logits = fake_logits.float()          # a 16-bit logit from autocast: the log and the mean in float32
+    """Non-saturating generator loss -log D(G(x)) = BCE-with-logits(fake_logits, 1), batch mean (in
+    float32)."""
+    # a 16-bit logit from autocast: the log and the mean in float32
+    fake_logits = fake_logits.float()
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 # %% ../nbs/04_losses.ipynb #406fcc29
 def adv_loss_d(real_logits, fake_logits):
-    "Discriminator loss: mean of BCE-with-logits(real_logits, 1) and BCE-with-logits(fake_logits, 0) (in float32)."
+    """Discriminator loss: mean of BCE-with-logits(real_logits, 1) and BCE-with-logits(fake_logits,
+    0) (in float32)."""
     real_logits, fake_logits = real_logits.float(), fake_logits.float()
     return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits)) +
             F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))) / 2
@@ -63,16 +70,20 @@ def tv_loss(x, p=1):
     return dh.abs().pow(p).mean() + dw.abs().pow(p).mean()
 
 # %% ../nbs/04_losses.ipynb #c3727622
-PAPER_ADV_WEIGHT = 1e-3   # Eq. 3, with the paper's content losses (pixel MSE on [-1,1] images, VGG features / 12.75)
+# Eq. 3, with the paper's content losses (pixel MSE on [-1,1] images, VGG features / 12.75)
+PAPER_ADV_WEIGHT = 1e-3
 
 def adv_weight_for(content):
-    "The adversarial weight of Eq. 3 for content loss `content` (a kind or a `ContentLoss`): the paper's 1e-3, divided by 4 for 'mse' (its MSE was on [-1,1] images, 4x ours on [0,1]) and by 2 for 'l1'."
+    """The adversarial weight of Eq. 3 for content loss `content` (a kind or a `ContentLoss`): the
+    paper's 1e-3, divided by 4 for 'mse' (its MSE was on [-1,1] images, 4x ours on [0,1]) and by
+    2 for 'l1'."""
     kind = getattr(content, 'kind', content)
     return PAPER_ADV_WEIGHT / {'mse': 4, 'l1': 2}.get(kind, 1) if isinstance(kind, str) else PAPER_ADV_WEIGHT
 
 # %% ../nbs/04_losses.ipynb #22422ed3
 class PerceptualLoss(nn.Module):
-    "SRGAN perceptual loss (Eq. 3): content(sr, hr) + adv_weight * adv_loss_g(fake_logits) -> (total, parts dict); `adv_weight=None`: `adv_weight_for(content)`."
+    """SRGAN perceptual loss (Eq. 3): content(sr, hr) + adv_weight * adv_loss_g(fake_logits) ->
+    (total, parts dict); `adv_weight=None`: `adv_weight_for(content)`."""
     def __init__(self, content, adv_weight=None, vgg_weights='imagenet', rescale=1/12.75):
         super().__init__()
         self.content = ContentLoss(content, vgg_weights, rescale) if isinstance(content, str) else content
@@ -95,7 +106,8 @@ def _gauss_window(window_size, sigma, device=None, dtype=None):
     return g / g.sum()
 
 def ssim_t(x, y, window_size=11, sigma=1.5, data_range=1., reduction='mean', K1=0.01, K2=0.03):
-    "Differentiable SSIM of image tensors (N,C,H,W) or (C,H,W): Gaussian window, per channel, valid filtering."
+    """Differentiable SSIM of image tensors (N,C,H,W) or (C,H,W): Gaussian window, per channel,
+    valid filtering."""
     if x.shape != y.shape: raise ValueError(f"ssim_t: shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
     if reduction not in ('mean', 'none'): raise ValueError(f"reduction must be 'mean' or 'none', not {reduction!r}")
     single = x.dim() == 3
@@ -103,15 +115,18 @@ def ssim_t(x, y, window_size=11, sigma=1.5, data_range=1., reduction='mean', K1=
     n, c, h, w = x.shape
     if h < window_size or w < window_size:
         raise ValueError(f"ssim_t: images ({h}x{w}) are smaller than the {window_size}x{window_size} window")
-    with torch.autocast(x.device.type, enabled=False):                 # in float32 even inside autocast:
+    # in float32 even inside autocast:
+    with torch.autocast(x.device.type, enabled=False):
         return _ssim_f32(x.float(), y.float(), window_size, sigma, data_range, reduction, K1, K2, single)
 
 # %% ../nbs/04_losses.ipynb #756c4438
 def _ssim_f32(x, y, window_size, sigma, data_range, reduction, K1, K2, single):
-    "The body of `ssim_t`, in float32: variances are differences of nearly equal means, which 16 bits cannot resolve."
+    """The body of `ssim_t`, in float32: variances are differences of nearly equal means, which 16
+    bits cannot resolve."""
     n, c, h, w = x.shape
     g = _gauss_window(window_size, sigma, x.device, x.dtype)
-    stats = torch.cat([x, y, x * x, y * y, x * y], 1)                 # filter the 5 maps in one pass
+    # filter the 5 maps in one pass
+    stats = torch.cat([x, y, x * x, y * y, x * y], 1)
     stats = F.conv2d(stats, g.view(1, 1, -1, 1).expand(5 * c, 1, -1, 1), groups=5 * c)
     stats = F.conv2d(stats, g.view(1, 1, 1, -1).expand(5 * c, 1, 1, -1), groups=5 * c)
     mx, my, mxx, myy, mxy = stats.chunk(5, 1)
@@ -131,11 +146,13 @@ class SSIMLoss(nn.Module):
 
 # %% ../nbs/04_losses.ipynb #a246d7b5
 def gradient_penalty(critic, real, fake):
-    "WGAN-GP: mean over the batch of (||grad critic(x_hat)||_2 - 1)^2 at random interpolates x_hat (multiply by lambda yourself)."
+    """WGAN-GP: mean over the batch of (||grad critic(x_hat)||_2 - 1)^2 at random interpolates x_hat
+    (multiply by lambda yourself)."""
     real, fake = real.detach().float(), fake.detach().float()
     eps = torch.rand(real.shape[0], *[1] * (real.dim() - 1), device=real.device, dtype=real.dtype)
     x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-    with torch.autocast(real.device.type, enabled=False):             # the penalty's second-order graph in float32
+    # the penalty's second-order graph in float32
+    with torch.autocast(real.device.type, enabled=False):
         grad, = torch.autograd.grad(critic(x_hat).float().sum(), x_hat, create_graph=True)
         return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
 
@@ -143,7 +160,8 @@ def gradient_penalty(critic, real, fake):
 CONTENT_CHOICES = ('mse', 'l1', 'ssim', 'vgg22', 'vgg54', 'vgg11', 'ssim+vgg11')
 
 class SumLoss(nn.Module):
-    "Weighted sum of (pred, target) losses: `terms` = {name: (weight, loss)}; the last value of each term is kept in `parts`."
+    """Weighted sum of (pred, target) losses: `terms` = {name: (weight, loss)}; the last value of
+    each term is kept in `parts`."""
     def __init__(self, terms):
         super().__init__()
         self.names, self.weights = list(terms), [float(w) for w, _ in terms.values()]
@@ -170,7 +188,8 @@ def _parse_terms(spec):
     return res
 
 def make_content_loss(spec='mse', vgg_weights='imagenet', rescale=1/12.75):
-    "Content loss module from a kind ('mse', 'ssim', 'vgg11', ...) or a '+' sum of weighted kinds ('ssim+vgg11', 'ssim+0.1*vgg11')."
+    """Content loss module from a kind ('mse', 'ssim', 'vgg11', ...) or a '+' sum of weighted kinds
+    ('ssim+vgg11', 'ssim+0.1*vgg11')."""
     terms = _parse_terms(spec)
     if len(terms) == 1 and terms[0][0] == 1.: return ContentLoss(terms[0][1], vgg_weights, rescale)
     if sum(k in VGG_CONTENT_LAYERS for _, k in terms) > 1 and not isinstance(vgg_weights, nn.Module):
@@ -179,7 +198,8 @@ def make_content_loss(spec='mse', vgg_weights='imagenet', rescale=1/12.75):
 
 # %% ../nbs/04_losses.ipynb #778e075f
 class GridLoss(nn.Module):
-    "Spread of the `period`**2 polyphase means of pred - target around their average (per image and channel, mean; summed over `periods`): a penalty on a pixel-grid pattern."
+    """Spread of the `period`**2 polyphase means of pred - target around their average (per image
+    and channel, mean; summed over `periods`): a penalty on a pixel-grid pattern."""
     def __init__(self, periods=(2, 4)):
         super().__init__()
         self.periods = tuple(periods)
@@ -187,7 +207,8 @@ class GridLoss(nn.Module):
         d, tot = (pred - target).float(), 0.
         for p in self.periods:
             n, c, h, w = d.shape
-            m = d[..., :h // p * p, :w // p * p].reshape(n, c, h // p, p, w // p, p).mean((2, 4))   # (N, C, p, p) phase means
+            # (N, C, p, p) phase means
+            m = d[..., :h // p * p, :w // p * p].reshape(n, c, h // p, p, w // p, p).mean((2, 4))
             tot = tot + (m - m.mean((-2, -1), keepdim=True)).pow(2).mean()
         return tot
     def extra_repr(self): return f"periods={self.periods}"

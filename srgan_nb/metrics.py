@@ -40,7 +40,8 @@ def _to_batch(img, name='image'):
 
 # %% ../nbs/05_metrics.ipynb #2f451dba
 def _y(t):
-    "BT.601 studio-range Y of a (N,3,H,W) 0..255 batch as (N,1,H,W); one-channel batches are returned as they are."
+    """BT.601 studio-range Y of a (N,3,H,W) 0..255 batch as (N,1,H,W); one-channel batches are
+    returned as they are."""
     if t.shape[1] == 1: return t
     return 16. + (65.481 * t[:, 0:1] + 128.553 * t[:, 1:2] + 24.966 * t[:, 2:3]) / 255.
 
@@ -53,7 +54,8 @@ def rgb2y(img):
 
 # %% ../nbs/05_metrics.ipynb #ce758726
 def _pair(sr, hr, crop_border, y_channel):
-    "sr and hr as float64 (N,C,H,W) 0..255 arrays, Y only if `y_channel`, border cropped; and whether batched."
+    """sr and hr as float64 (N,C,H,W) 0..255 arrays, Y only if `y_channel`, border cropped; and
+    whether batched."""
     a, batched = _to_batch(sr, 'sr')
     b, _ = _to_batch(hr, 'hr')
     if a.shape != b.shape:
@@ -73,7 +75,8 @@ def _psnr_per_image(a, b):
     with np.errstate(divide='ignore'): return 10 * np.log10(255. ** 2 / mse)  # mse == 0 gives inf
 
 def psnr(sr, hr, crop_border=4, y_channel=True):
-    "PSNR in dB of `sr` against `hr` on BT.601 Y with `crop_border` pixels removed (mean over a batch)."
+    """PSNR in dB of `sr` against `hr` on BT.601 Y with `crop_border` pixels removed (mean over a
+    batch)."""
     a, b, batched = _pair(sr, hr, crop_border, y_channel)
     return float(_psnr_per_image(a, b).mean())
 
@@ -101,13 +104,15 @@ def _ssim_map(a, b, size=11, sigma=1.5, K1=0.01, K2=0.03, L=255.):
     return ((2 * mu_a * mu_b + C1) * (2 * cov + C2)) / ((mu_a ** 2 + mu_b ** 2 + C1) * (var_a + var_b + C2))
 
 def ssim(sr, hr, crop_border=4, y_channel=True):
-    "SSIM of `sr` against `hr` (Gaussian 11x11, sigma 1.5, on BT.601 Y, `crop_border` removed; mean over a batch)."
+    """SSIM of `sr` against `hr` (Gaussian 11x11, sigma 1.5, on BT.601 Y, `crop_border` removed;
+    mean over a batch)."""
     a, b, batched = _pair(sr, hr, crop_border, y_channel)
     return float(_ssim_map(a, b).mean(axis=(1, 2, 3)).mean())
 
 # %% ../nbs/05_metrics.ipynb #04830179
 class PSNRMetric(Metric):
-    "fastai metric: mean per-image PSNR (dB) over the validation set, on [0,1] tensors, Y channel, crop = scale."
+    """fastai metric: mean per-image PSNR (dB) over the validation set, on [0,1] tensors, Y channel,
+    crop = scale."""
     def __init__(self, crop_border=None, y_channel=True, name='psnr'):
         self.crop_border, self.y_channel, self._name = crop_border, y_channel, name
         self.reset()
@@ -136,7 +141,8 @@ def _laplacian_energy(y):
     return abs(lap).mean(axis=(-2, -1)) if isinstance(lap, np.ndarray) else lap.abs().mean(dim=(-2, -1))
 
 def detail_energy(img, border=0):
-    "Mean absolute 3x3 Laplacian of the BT.601 luma of `img` (PIL image, uint8 array or [0,1] tensor), `border` px cropped."
+    """Mean absolute 3x3 Laplacian of the BT.601 luma of `img` (PIL image, uint8 array or [0,1]
+    tensor), `border` px cropped."""
     a, _ = _to_batch(img)
     y = _y(a)[:, 0]
     if border: y = y[:, border:-border, border:-border]
@@ -145,12 +151,14 @@ def detail_energy(img, border=0):
 
 # %% ../nbs/05_metrics.ipynb #6365a9cc
 def detail_ratio(sr, hr, border=4):
-    "`detail_energy` of `sr` over that of `hr`, `border` px cropped: < 1 smoother than HR, > 1 busier."
+    """`detail_energy` of `sr` over that of `hr`, `border` px cropped: < 1 smoother than HR, > 1
+    busier."""
     return detail_energy(sr, border) / detail_energy(hr, border)
 
 # %% ../nbs/05_metrics.ipynb #811d7cdf
 class DetailMetric(Metric):
-    "fastai metric: mean per-image `detail_ratio` (SR over HR) over the validation set, on [0,1] tensors, border = scale."
+    """fastai metric: mean per-image `detail_ratio` (SR over HR) over the validation set, on [0,1]
+    tensors, border = scale."""
     def __init__(self, name='detail'): self._name = name; self.reset()
     def reset(self): self.total, self.count = 0., 0
     def accumulate(self, learn):
@@ -168,7 +176,8 @@ class DetailMetric(Metric):
 
 # %% ../nbs/05_metrics.ipynb #8220ee99
 def checkerboard(x, period=2):
-    "Amplitude of a `period`-periodic pattern in images (N,C,H,W) or (C,H,W): std of the means of the `period`**2 polyphase components."
+    """Amplitude of a `period`-periodic pattern in images (N,C,H,W) or (C,H,W): std of the means of
+    the `period`**2 polyphase components."""
     if x.dim() == 3: x = x[None]
     h, w = x.shape[-2] // period * period, x.shape[-1] // period * period
     if h == 0 or w == 0: raise ValueError(f"checkerboard: image {tuple(x.shape[-2:])} is smaller than the period {period}")
@@ -178,14 +187,17 @@ def checkerboard(x, period=2):
 
 # %% ../nbs/05_metrics.ipynb #d9849ff9
 def grid_amplitude(img, period=4, border=0):
-    "Grid amplitude of `img` (PIL image, uint8 array or [0,1] tensor) in grey levels: `checkerboard` of its 0..255 values, `border` px cropped (a multiple of `period` keeps the phases)."
+    """Grid amplitude of `img` (PIL image, uint8 array or [0,1] tensor) in grey levels:
+    `checkerboard` of its 0..255 values, `border` px cropped (a multiple of `period` keeps the
+    phases)."""
     a, _ = _to_batch(img)
     if border: a = a[..., border:-border, border:-border]
     return checkerboard(torch.from_numpy(np.ascontiguousarray(a)), period)
 
 # %% ../nbs/05_metrics.ipynb #e2519836
 def grid_ratio(sr, hr, period=4, border=4):
-    "`grid_amplitude` of `sr` over that of `hr`: above 1, SR has more pattern locked to the pixel grid than the photo."
+    """`grid_amplitude` of `sr` over that of `hr`: above 1, SR has more pattern locked to the pixel
+    grid than the photo."""
     return grid_amplitude(sr, period, border) / max(grid_amplitude(hr, period, border), 1e-9)
 
 # %% ../nbs/05_metrics.ipynb #d2ae9b35
@@ -197,7 +209,8 @@ def _blur(y, sigma):
     return F.conv2d(F.pad(y, (0, 0, r, r), mode='reflect'), k.view(1, 1, -1, 1))
 
 def band_energy(img, block=16, border=4, sigmas=(1., 2.)):
-    "Energy of each frequency band (differences of Gaussian blurs at `sigmas`) of the luma of `img` in `block`x`block` blocks: (N, bands, H/block, W/block)."
+    """Energy of each frequency band (differences of Gaussian blurs at `sigmas`) of the luma of
+    `img` in `block`x`block` blocks: (N, bands, H/block, W/block)."""
     a, _ = _to_batch(img)
     y = torch.from_numpy(np.ascontiguousarray(_y(a)))
     if border: y = y[..., border:-border, border:-border]
@@ -209,21 +222,25 @@ def band_energy(img, block=16, border=4, sigmas=(1., 2.)):
 
 # %% ../nbs/05_metrics.ipynb #42271187
 def texture_error(sr, hr, block=16, border=4, floor=1.):
-    "Mean |10 log10(E_SR / E_HR)| (dB) over `block`-px blocks and bands of `band_energy`; `floor` (grey levels squared) keeps flat blocks finite. 0: the photo's detail, block by block."
+    """Mean |10 log10(E_SR / E_HR)| (dB) over `block`-px blocks and bands of `band_energy`; `floor`
+    (grey levels squared) keeps flat blocks finite. 0: the photo's detail, block by block."""
     es, eh = band_energy(sr, block, border), band_energy(hr, block, border)
     if es.shape != eh.shape: raise ValueError(f"texture_error: sr and hr differ in size ({tuple(es.shape)} vs {tuple(eh.shape)} blocks)")
     return float((10 * torch.log10((es + floor) / (eh + floor))).abs().mean())
 
 # %% ../nbs/05_metrics.ipynb #d3a34da0
 def blockiness(img, period=32, border=0, phase=None):
-    "Mean |luma step| across the edges of a `period`-px grid (8 x the scale: the input's JPEG blocks) over the mean step at the other positions of the same `phase` (default period // 8: the scale); ~1 without blocks."
+    """Mean |luma step| across the edges of a `period`-px grid (8 x the scale: the input's JPEG
+    blocks) over the mean step at the other positions of the same `phase` (default period // 8:
+    the scale); ~1 without blocks."""
     a, _ = _to_batch(img)
     y = _y(a)[:, 0]
     if border: y = y[:, border:-border, border:-border]
     h, w = y.shape[-2:]
     if min(h, w) < 2 * period: raise ValueError(f"blockiness: the image ({w}x{h}) must be at least two blocks ({2 * period} px) wide and high")
     ph = phase or max(1, period // 8)
-    dx, dy = np.abs(np.diff(y, axis=2)), np.abs(np.diff(y, axis=1))   # steps between columns j, j+1 and rows i, i+1
+    # steps between columns j, j+1 and rows i, i+1
+    dx, dy = np.abs(np.diff(y, axis=2)), np.abs(np.diff(y, axis=1))
     kx, ky = np.arange(1, w), np.arange(1, h)                          # where each step ends
     # an x4 upscale has its own period-4 structure: compare block edges with steps of the same phase only
     ex, ey, ox, oy = kx % period == 0, ky % period == 0, kx % ph == 0, ky % ph == 0

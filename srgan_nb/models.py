@@ -21,35 +21,41 @@ from .files import atomic_write
 
 # %% ../nbs/02_models.ipynb #d8d53a16
 class SRGenerator(nn.Module):
-    "The SRResNet layout, Figure 4: `head`, `body` around a long skip, `upsample`, `tail`, and optionally the bicubic global skip."
+    """The SRResNet layout, Figure 4: `head`, `body` around a long skip, `upsample`, `tail`, and
+    optionally the bicubic global skip."""
     def forward(self, x):
         h = self.head(x)                                    # features of the LR image
-        out = self.tail(self.upsample(h + self.body(h)))   # residual blocks with the long skip, then upsampling
+        # residual blocks with the long skip, then upsampling
+        out = self.tail(self.upsample(h + self.body(h)))
         if self.global_skip:                                # learn only what bicubic misses
             out = out + F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False)
         return out
 
     @classmethod
     def from_settings(cls, **settings):
-        "The generator built from training settings (`make_generator` below); settings left at None take its defaults."
+        """The generator built from training settings (`make_generator` below); settings left at
+        None take its defaults."""
         return cls(**{k: v for k, v in settings.items() if v is not None})
 
 # %% ../nbs/02_models.ipynb #cd406412
 @UPSAMPLERS.register('pixelshuffle')
 def _subpixel_stage(n_feats, ks=3, mode=None):
-    "The paper's x2 upsampling stage: `SubPixelConv` (a conv to 4x the channels, PixelShuffle, PReLU)."
+    """The paper's x2 upsampling stage: `SubPixelConv` (a conv to 4x the channels, PixelShuffle,
+    PReLU)."""
     return SubPixelConv(n_feats, 2)
 
 # %% ../nbs/02_models.ipynb #2a05dfd1
 @ARCHS.register('srresnet')
 class SRResNet(SRGenerator):
-    "SRGAN generator: 9x9 head, `n_blocks` residual blocks with a long skip, log2(`scale`) x2 `upsample` stages (the paper's sub-pixel; any of `UPSAMPLERS`), 9x9 tail."
+    """SRGAN generator: 9x9 head, `n_blocks` residual blocks with a long skip, log2(`scale`) x2
+    `upsample` stages (the paper's sub-pixel; any of `UPSAMPLERS`), 9x9 tail."""
     def __init__(self, n_blocks=16, n_feats=64, scale=4, in_ch=3, bn=True, global_skip=False, upsample='pixelshuffle',
                  up_ks=3, resize_mode='nearest'):
         super().__init__()
         n_up = int(round(math.log2(scale))) if scale >= 2 else 0
         if 2**n_up != scale or n_up < 1: raise ValueError(f"SRResNet: scale must be a power of 2 (2, 4, 8), got {scale}")
-        stage = UPSAMPLERS[upsample]                        # an unknown kind fails here, naming the registered ones
+        # an unknown kind fails here, naming the registered ones
+        stage = UPSAMPLERS[upsample]
         self.config = dict(n_blocks=n_blocks, n_feats=n_feats, scale=scale, in_ch=in_ch, bn=bn, global_skip=global_skip)
         if upsample != 'pixelshuffle': self.config.update(upsample=upsample, up_ks=up_ks, resize_mode=resize_mode)
         self.scale, self.global_skip = scale, global_skip
@@ -61,7 +67,8 @@ class SRResNet(SRGenerator):
 
     @classmethod
     def from_settings(cls, upsample=None, kernel_sizes=None, up_ks=3, resize_mode=None, **settings):
-        "`SRResNet` from training settings: its one 9x9 head, any registered `upsample` (default the paper's PixelShuffle)."
+        """`SRResNet` from training settings: its one 9x9 head, any registered `upsample` (default
+        the paper's PixelShuffle)."""
         if kernel_sizes not in (None, (9,), [9]): raise ValueError("kernel_sizes applies to arch 'multikernel' (SRResNet's head is one 9x9 conv)")
         more = {} if upsample in (None, 'pixelshuffle') else dict(upsample=upsample, up_ks=up_ks, resize_mode=resize_mode)
         return super().from_settings(**settings, **more)
@@ -73,7 +80,8 @@ def count_params(model):
 
 # %% ../nbs/02_models.ipynb #9eb6705f
 class Blur(nn.Module):
-    "Fixed [1,2,1] x [1,2,1] / 16 blur of every channel (reflect padding): what makes a stride-2 conv after it anti-aliased (Zhang 2019)."
+    """Fixed [1,2,1] x [1,2,1] / 16 blur of every channel (reflect padding): what makes a stride-2
+    conv after it anti-aliased (Zhang 2019)."""
     def __init__(self):
         super().__init__()
         k = torch.tensor([1., 2., 1.])
@@ -84,7 +92,9 @@ class Blur(nn.Module):
 
 # %% ../nbs/02_models.ipynb #5c59db87
 class Discriminator(nn.Module):
-    "SRGAN discriminator: eight 3x3 convs (k3n64s1 ... k3n512s2), LeakyReLU(0.2), BN, pool to 6x6, dense `n_dense`, dense 1 logit; `blur`: a [1,2,1] blur before each stride-2 conv; `shift`: in training, judge a crop at a random offset of 0..`shift` px."
+    """SRGAN discriminator: eight 3x3 convs (k3n64s1 ... k3n512s2), LeakyReLU(0.2), BN, pool to 6x6,
+    dense `n_dense`, dense 1 logit; `blur`: a [1,2,1] blur before each stride-2 conv; `shift`: in
+    training, judge a crop at a random offset of 0..`shift` px."""
     def __init__(self, in_ch=3, n_feats=64, n_dense=1024, bn=True, blur=False, shift=0):
         super().__init__()
         self.shift = shift
@@ -100,14 +110,16 @@ class Discriminator(nn.Module):
                                         nn.Linear(n_dense, 1))
 
     def forward(self, x):
-        if self.shift and self.training:     # judge a random crop: the phase of the generator's pixel grid changes every call
+        # judge a random crop: the phase of the generator's pixel grid changes every call
+        if self.shift and self.training:
             oy, ox = (int(v) for v in torch.randint(self.shift + 1, (2,)))
             x = x[..., oy:x.shape[-2] - self.shift + oy, ox:x.shape[-1] - self.shift + ox]
         return self.classifier(self.pool(self.features(x)))
 
 # %% ../nbs/02_models.ipynb #877077c2
 def make_generator(arch='srresnet', upsample=None, **kwargs):
-    "The generator registered in `ARCHS` as `arch`, built by its `from_settings` from training settings (`upsample`, `n_blocks`, ...)."
+    """The generator registered in `ARCHS` as `arch`, built by its `from_settings` from training
+    settings (`upsample`, `n_blocks`, ...)."""
     return ARCHS[arch].from_settings(upsample=upsample, **kwargs)
 
 # %% ../nbs/02_models.ipynb #58c472f8
@@ -118,25 +130,30 @@ def _arch_name(model):
 
 # %% ../nbs/02_models.ipynb #34e7007e
 def save_generator(model, path, half=True, **meta):
-    "Write `model`'s weights (fp16 if `half`) and config to the safetensors file `path`, atomically."
+    """Write `model`'s weights (fp16 if `half`) and config to the safetensors file `path`,
+    atomically."""
     path, arch = Path(path), _arch_name(model)
     if not isinstance(getattr(model, 'config', None), dict): raise ValueError(f"save_generator: model has no `config` dict ({path})")
     dt = torch.float16 if half else torch.float32
     sd = {k: (v.detach().to('cpu', dt) if v.is_floating_point() else v.detach().cpu()).contiguous().clone()
           for k, v in model.state_dict().items()}
     fl = [v for v in sd.values() if v.is_floating_point()]
-    if half and fl and not torch.isfinite(torch.cat([v.reshape(-1) for v in fl])).all():   # one check, not one per tensor
+    # one check, not one per tensor
+    if half and fl and not torch.isfinite(torch.cat([v.reshape(-1) for v in fl])).all():
         bad = next(k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all())
         raise ValueError(f"save_generator: {bad} has inf/NaN in fp16 (|w| > 65504 overflows; use half=False) ({path})")
     md = {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
     md.update(config=json.dumps(model.config), arch=arch, module=type(model).__module__)
-    return atomic_write(path, lambda tmp: save_file(sd, tmp, metadata=md), mode=0o644)  # weights are meant to be shared
+    # weights are meant to be shared
+    return atomic_write(path, lambda tmp: save_file(sd, tmp, metadata=md), mode=0o644)
 
 # %% ../nbs/02_models.ipynb #030194f9
-MAX_CONFIG_INT = 4096   # no generator setting (channels, blocks, kernel size, ...) of a weights file may exceed this
+# no generator setting (channels, blocks, kernel size, ...) of a weights file may exceed this
+MAX_CONFIG_INT = 4096
 
 def _checked_config(path, text):
-    "The JSON config of weights file `path` as a dict, refusing non-dicts and absurd numbers before anything is built."
+    """The JSON config of weights file `path` as a dict, refusing non-dicts and absurd numbers
+    before anything is built."""
     try: cfg = json.loads(text)
     except ValueError as e: raise ValueError(f"{path}: the stored config is not valid JSON ({e})") from None
     if not isinstance(cfg, dict): raise ValueError(f"{path}: the stored config is not a dict of settings")
@@ -153,7 +170,8 @@ def _shape_diff(want, have):
     return f"{k} is {list(have[k])} in the file but {list(want[k])} for the config"
 
 def load_generator(path, device='cpu'):
-    "Rebuild a generator from a `save_generator` safetensors file; float32, eval mode, metadata in `.meta`."
+    """Rebuild a generator from a `save_generator` safetensors file; float32, eval mode, metadata in
+    `.meta`."""
     path = Path(path)
     if path.is_dir(): raise ValueError(f"{path}: is a folder, expected a .safetensors file")
     if not path.exists(): raise FileNotFoundError(f"generator weights not found: {path}")
@@ -161,15 +179,18 @@ def load_generator(path, device='cpu'):
     try:
         with safe_open(str(path), framework='pt', device='cpu') as f:
             meta = f.metadata() or {}
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}    # from the header: nothing read yet
+            # from the header: nothing read yet
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e: raise ValueError(f"{path}: not a valid safetensors file ({e})") from e
     if 'arch' not in meta or 'config' not in meta:
         raise ValueError(f"{path}: missing 'arch'/'config' metadata (not written by save_generator?)")
-    try: ARCHS[meta['arch']]                                     # a generator of a plug-in module: imported here
+    # a generator of a plug-in module: imported here
+    try: ARCHS[meta['arch']]
     except KeyError as e: raise ValueError(f"{path}: {e}") from None
     cfg = _checked_config(path, meta['config'])
     try:
-        with torch.device('meta'): skeleton = ARCHS[meta['arch']](**cfg)       # shapes only: no memory for weights
+        # shapes only: no memory for weights
+        with torch.device('meta'): skeleton = ARCHS[meta['arch']](**cfg)
     except Exception as e: raise ValueError(f"{path}: the stored config does not build a {meta['arch']} ({type(e).__name__}: {e})") from e
     want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     if want != shapes: raise ValueError(f"{path}: weights do not match the stored config ({_shape_diff(want, shapes)})")
@@ -183,18 +204,21 @@ def load_generator(path, device='cpu'):
     return model.to(device).eval()
 
 # %% ../nbs/02_models.ipynb #24023564
-SHIPPED = ('srresnet', 'srgan', 'real-srresnet', 'real-srgan')  # model names of the weights shipped inside the package
+# model names of the weights shipped inside the package
+SHIPPED = ('srresnet', 'srgan', 'real-srresnet', 'real-srgan')
 
 class WeightsNotFoundError(FileNotFoundError):
     "A shipped weights file is not in this build of srgan_nb; the message says what to do."
 
 # %% ../nbs/02_models.ipynb #c98973f4
 def weights_dir():
-    "Folder of the shipped weights: $SRGAN_NB_WEIGHTS if set, else `srgan_nb/weights` inside the package."
+    """Folder of the shipped weights: $SRGAN_NB_WEIGHTS if set, else `srgan_nb/weights` inside the
+    package."""
     return Path(os.environ.get('SRGAN_NB_WEIGHTS') or Path(srgan_nb.__file__).parent/'weights')
 
 def shipped_weights(name):
-    "Path of the shipped generator `name` (one of `SHIPPED`); raises `WeightsNotFoundError` when it is absent."
+    """Path of the shipped generator `name` (one of `SHIPPED`); raises `WeightsNotFoundError` when
+    it is absent."""
     if name not in SHIPPED: raise ValueError(f"unknown shipped model {name!r}: choose one of {', '.join(SHIPPED)}")
     p = weights_dir()/f'{name}.safetensors'
     if not p.is_file():

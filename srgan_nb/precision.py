@@ -22,39 +22,47 @@ def _conv_stack(n_feats=64, depth=4):
     return nn.Sequential(*[m for _ in range(depth) for m in (nn.Conv2d(n_feats, n_feats, 3, padding=1), nn.PReLU())])
 
 def bf16_speedup(device='cpu', size=64, n_feats=64, reps=7):
-    "Seconds of a conv stack forward in float32 over the same in bf16 autocast on `device`, median of `reps` alternating rounds (> 1: bf16 is faster)."
+    """Seconds of a conv stack forward in float32 over the same in bf16 autocast on `device`, median
+    of `reps` alternating rounds (> 1: bf16 is faster)."""
     dev = torch.device(device)
     sync = torch.cuda.synchronize if dev.type == 'cuda' else (lambda: None)
     g = torch.Generator().manual_seed(0)
-    with torch.random.fork_rng(devices=[]):            # its random weights leave the caller's seeded RNG untouched
+    # its random weights leave the caller's seeded RNG untouched
+    with torch.random.fork_rng(devices=[]):
         net = _conv_stack(n_feats).to(dev).eval().to(memory_format=torch.channels_last)
     x = torch.rand(1, n_feats, size, size, generator=g).to(dev).contiguous(memory_format=torch.channels_last)
     ctxs = {'fp32': contextlib.nullcontext, 'bf16': lambda: torch.autocast(dev.type, dtype=torch.bfloat16)}
     ts = {k: [] for k in ctxs}
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)     # one thread: on a busy machine, threads waiting for each other would measure the scheduler
+    # one thread: on a busy machine, threads waiting for each other would measure the scheduler
+    torch.set_num_threads(1)
     try:
         with torch.inference_mode():
-            for i in range(reps + 1):                   # alternate, so that a busy machine slows both alike
+            # alternate, so that a busy machine slows both alike
+            for i in range(reps + 1):
                 for k, ctx in ctxs.items():
                     t = time.perf_counter()
                     with ctx(): net(x)
                     sync(); ts[k].append(time.perf_counter() - t)
     finally: torch.set_num_threads(threads)
-    ratios = sorted(a / b for a, b in zip(ts['fp32'][1:], ts['bf16'][1:]))   # the first call of each builds its kernels
-    return ratios[len(ratios) // 2]                     # the median round: robust to a round another process slowed
+    # the first call of each builds its kernels
+    ratios = sorted(a / b for a, b in zip(ts['fp32'][1:], ts['bf16'][1:]))
+    # the median round: robust to a round another process slowed
+    return ratios[len(ratios) // 2]
 
 # %% ../nbs/02a_precision.ipynb #36b25863
 _FAST_BF16 = {}   # device type -> bool: the probe's answer, kept for the process
 BF16_MIN_SPEEDUP = 1.25
 
 def tuning_cache():
-    "The file where srgan_nb keeps what it measured about this machine ($SRGAN_NB_CACHE or ~/.cache/srgan_nb, tuning.json)."
+    """The file where srgan_nb keeps what it measured about this machine ($SRGAN_NB_CACHE or
+    ~/.cache/srgan_nb, tuning.json)."""
     return Path(os.environ.get('SRGAN_NB_CACHE') or Path.home()/'.cache'/'srgan_nb')/'tuning.json'
 
 # %% ../nbs/02a_precision.ipynb #e8055821
 def cpu_info():
-    "The CPU's name and its bf16 features (from /proc/cpuinfo where there is one), and torch's thread count."
+    """The CPU's name and its bf16 features (from /proc/cpuinfo where there is one), and torch's
+    thread count."""
     name, flags = platform.processor() or platform.machine(), set()
     try:
         for l in Path('/proc/cpuinfo').read_text().splitlines():
@@ -71,7 +79,8 @@ def machine_key():
 
 # %% ../nbs/02a_precision.ipynb #4b132d48
 def cached_measure(key, measure):
-    "`measure()` for `key` of this machine, from the tuning cache if it was measured before (then stored there)."
+    """`measure()` for `key` of this machine, from the tuning cache if it was measured before (then
+    stored there)."""
     f, k = tuning_cache(), f"{machine_key()} | {key}"
     try: data = json.loads(f.read_text())
     except (OSError, ValueError): data = {}
@@ -82,12 +91,14 @@ def cached_measure(key, measure):
         fd, tmp = tempfile.mkstemp(dir=f.parent, prefix='.tuning.', suffix='.tmp')
         with os.fdopen(fd, 'w') as h: json.dump(data, h, indent=1)
         os.replace(tmp, f)
-    except OSError: pass                                  # a read-only home: measure again next time
+    # a read-only home: measure again next time
+    except OSError: pass
     return v
 
 # %% ../nbs/02a_precision.ipynb #764eb6fd
 def fast_bf16(device='cpu'):
-    "Whether bf16 autocast is clearly faster than float32 on `device`: measured once per machine (3 probes, median) and cached ($SRGAN_NB_FAST_BF16=0/1 overrides)."
+    """Whether bf16 autocast is clearly faster than float32 on `device`: measured once per machine
+    (3 probes, median) and cached ($SRGAN_NB_FAST_BF16=0/1 overrides)."""
     env = os.environ.get('SRGAN_NB_FAST_BF16')
     if env in ('0', '1'): return env == '1'
     kind = torch.device(device).type
@@ -102,7 +113,8 @@ def fast_bf16(device='cpu'):
 
 # %% ../nbs/02a_precision.ipynb #b59f0c20
 def resolve_precision(precision='auto', device='cpu', cuda='fp16'):
-    "'fp32', 'bf16' or 'fp16' for `precision` on `device`; 'auto': `cuda` on CUDA, bf16 on a CPU with `fast_bf16`, else fp32."
+    """'fp32', 'bf16' or 'fp16' for `precision` on `device`; 'auto': `cuda` on CUDA, bf16 on a CPU
+    with `fast_bf16`, else fp32."""
     if precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if precision != 'auto': return precision
     kind = torch.device(device).type
@@ -111,7 +123,8 @@ def resolve_precision(precision='auto', device='cpu', cuda='fp16'):
 
 # %% ../nbs/02a_precision.ipynb #5ee87c07
 def autocast(precision, device='cpu'):
-    "A context manager running its block in `precision` ('fp32': as it is; 'bf16'/'fp16': `torch.autocast`) on `device`."
+    """A context manager running its block in `precision` ('fp32': as it is; 'bf16'/'fp16':
+    `torch.autocast`) on `device`."""
     if precision == 'fp32': return contextlib.nullcontext()
     if precision not in AUTOCAST_DTYPES: raise ValueError(f"autocast: precision must be fp32, bf16 or fp16 (resolve 'auto' first), not {precision!r}")
     return torch.autocast(torch.device(device).type, dtype=AUTOCAST_DTYPES[precision])
@@ -119,7 +132,8 @@ def autocast(precision, device='cpu'):
 # %% ../nbs/02a_precision.ipynb #fb7b801d
 @contextlib.contextmanager
 def forced_fast_bf16(value=True, device='cpu'):
-    "A context in which `fast_bf16(device)` answers `value` instead of measuring (tests of both branches on any machine)."
+    """A context in which `fast_bf16(device)` answers `value` instead of measuring (tests of both
+    branches on any machine)."""
     kind, env = torch.device(device).type, os.environ.pop('SRGAN_NB_FAST_BF16', None)
     had, old = kind in _FAST_BF16, _FAST_BF16.get(kind)
     _FAST_BF16[kind] = bool(value)
@@ -130,10 +144,12 @@ def forced_fast_bf16(value=True, device='cpu'):
         if env is not None: os.environ['SRGAN_NB_FAST_BF16'] = env
 
 # %% ../nbs/02a_precision.ipynb #52cb5012
-IMAGE_TOLERANCE = {'fp32': (0.05, 1), 'fp16': (0.25, 4), 'bf16': (1.0, 16)}  # (mean, largest) |difference|, grey levels of 255
+# (mean, largest) |difference|, grey levels of 255
+IMAGE_TOLERANCE = {'fp32': (0.05, 1), 'fp16': (0.25, 4), 'bf16': (1.0, 16)}
 
 def image_gap(out, ref):
-    "Mean and largest |difference| in grey levels between two 8-bit images (PIL images or uint8 arrays) of one size."
+    """Mean and largest |difference| in grey levels between two 8-bit images (PIL images or uint8
+    arrays) of one size."""
     import numpy as np
     a, b = (np.asarray(im, dtype=np.int16) for im in (out, ref))
     if a.shape != b.shape: raise ValueError(f"image_gap: shapes differ: {a.shape} vs {b.shape}")
@@ -142,7 +158,8 @@ def image_gap(out, ref):
 
 # %% ../nbs/02a_precision.ipynb #102fa041
 def within_tolerance(out, ref, precision):
-    "Whether 8-bit image `out` is as close to float32's `ref` as arithmetic in `precision` allows (`IMAGE_TOLERANCE`)."
+    """Whether 8-bit image `out` is as close to float32's `ref` as arithmetic in `precision` allows
+    (`IMAGE_TOLERANCE`)."""
     if precision not in IMAGE_TOLERANCE: raise ValueError(f"precision must be one of {', '.join(IMAGE_TOLERANCE)}, not {precision!r}")
     mean, top = image_gap(out, ref)
     return mean <= IMAGE_TOLERANCE[precision][0] and top <= IMAGE_TOLERANCE[precision][1]
@@ -154,13 +171,15 @@ def _dense_strides(shape, memory_format=torch.contiguous_format):
     return (c * h * w, 1, w * c, c) if memory_format == torch.channels_last else (c * h * w, h * w, w, 1)
 
 def is_dense(x, memory_format=None):
-    "Whether the 4-d tensor `x` has the exact strides of a dense NCHW or NHWC tensor (or of `memory_format` if given)."
+    """Whether the 4-d tensor `x` has the exact strides of a dense NCHW or NHWC tensor (or of
+    `memory_format` if given)."""
     fmts = (torch.contiguous_format, torch.channels_last) if memory_format is None else (memory_format,)
     return x.dim() == 4 and any(tuple(x.stride()) == _dense_strides(x.shape, f) for f in fmts)
 
 # %% ../nbs/02a_precision.ipynb #61400b92
 def channels_last(x):
-    "`x` (N,C,H,W) as a dense channels-last tensor: strides (CHW, 1, WC, C); copied only when they are not already."
+    """`x` (N,C,H,W) as a dense channels-last tensor: strides (CHW, 1, WC, C); copied only when they
+    are not already."""
     return x if is_dense(x, torch.channels_last) else x.clone(memory_format=torch.channels_last)
 
 # %% ../nbs/02a_precision.ipynb #7e357e5f

@@ -21,7 +21,8 @@ from .distributed import barrier
 
 # %% ../nbs/06b_pretrain.ipynb #4a02301b
 def _opt(default, help, group='main', **argparse_kw):
-    "A `TrainConfig` field: its default, the help of its flag, its flag group and extra argparse settings."
+    """A `TrainConfig` field: its default, the help of its flag, its flag group and extra argparse
+    settings."""
     return field(default=default, metadata=dict(help=help, group=group, argparse=argparse_kw))
 
 def parse_kernel_sizes(s):
@@ -33,10 +34,12 @@ def parse_kernel_sizes(s):
 
 # %% ../nbs/06b_pretrain.ipynb #b792523d
 R, V = 'recipe', 'variant'
-BUILTIN_DEGRADATIONS = ('bicubic', 'gaussian')   # what `sr_dls` takes by name; others come from `DEGRADATIONS`
+# what `sr_dls` takes by name; others come from `DEGRADATIONS`
+BUILTIN_DEGRADATIONS = ('bicubic', 'gaussian')
 @dataclass
 class TrainConfig:
-    "Every setting of a training run: one field per `srgan_nb train` flag (`pregen_steps` is `--pregen-steps`)."
+    """Every setting of a training run: one field per `srgan_nb train` flag (`pregen_steps` is
+    `--pregen-steps`)."""
     data: object = _opt(None, 'folder(s) of HR training images (e.g. T91 BSD200)', nargs='+', required=True, metavar='DIR')
     out: str = _opt(None, 'output folder for weights, checkpoints and log.csv', required=True, metavar='DIR')
     valid: str = _opt(None, 'folder of validation images (default: --valid-pct of --data, center crops)', metavar='DIR')
@@ -81,10 +84,12 @@ class TrainConfig:
     gan: str = _opt('vanilla', "adversary, as registered: the paper's discriminator (vanilla); wgan-gp with the modified SRGAN", V)
     n_crit: int = _opt(None, 'critic updates per generator update (default: vanilla 1, wgan-gp 5)', V, metavar='N')
     gp_weight: float = _opt(10., 'WGAN-GP gradient penalty weight lambda', V, metavar='F')
-    verbose: bool = field(default=False, metadata=dict(flag=False))   # one line per validation (the command line's report)
+    # one line per validation (the command line's report)
+    verbose: bool = field(default=False, metadata=dict(flag=False))
 
     def __post_init__(self):
-        "Refuse settings no run can use (NaN or negative learning rates and weights, no steps at all), naming the flag."
+        """Refuse settings no run can use (NaN or negative learning rates and weights, no steps at
+        all), naming the flag."""
         for f in fields(self):
             v = getattr(self, f.name)
             if f.type is float and v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
@@ -102,7 +107,8 @@ class TrainConfig:
         return out
     @property
     def lr_degradation(self):
-        "`degradation` as `sr_dls` takes it: 'bicubic' or 'gaussian', else the `DEGRADATIONS` part of that name for `scale`."
+        """`degradation` as `sr_dls` takes it: 'bicubic' or 'gaussian', else the `DEGRADATIONS` part
+        of that name for `scale`."""
         d = self.degradation
         return d if d in BUILTIN_DEGRADATIONS or callable(d) else DEGRADATIONS[d](scale=self.scale)
     @property
@@ -116,7 +122,8 @@ class TrainConfig:
 
 # %% ../nbs/06b_pretrain.ipynb #0c64ee61
 def train_config(cfg=None, **kwargs):
-    "`cfg` (default: `TrainConfig()`) with the fields in `kwargs` replaced; a name that is not a field is an error."
+    """`cfg` (default: `TrainConfig()`) with the fields in `kwargs` replaced; a name that is not a
+    field is an error."""
     names = [f.name for f in fields(TrainConfig)]
     bad = [k for k in kwargs if k not in names]
     if bad: raise TypeError(f"unknown training setting(s) {bad}; TrainConfig fields: {names}")
@@ -124,7 +131,8 @@ def train_config(cfg=None, **kwargs):
 
 # %% ../nbs/06b_pretrain.ipynb #0656503b
 def pretrain(cfg=None, model=None, cbs=None, **kwargs):
-    "Stage 1: train `cfg.arch` (or `model`; from `cfg.init` if set) on `cfg.pixel_loss` for `cfg.pregen_steps` steps, resumably; writes OUT/srresnet.safetensors and returns the learner."
+    """Stage 1: train `cfg.arch` (or `model`; from `cfg.init` if set) on `cfg.pixel_loss` for
+    `cfg.pregen_steps` steps, resumably; writes OUT/srresnet.safetensors and returns the learner."""
     c = train_config(cfg, **kwargs)
     out, steps = c.run_folder('pretrain'), c.pregen_steps
     every = max(1, min(c.valid_every or steps, steps))
@@ -157,7 +165,8 @@ def pretrain(cfg=None, model=None, cbs=None, **kwargs):
 
 # %% ../nbs/06b_pretrain.ipynb #93785cd7
 def plot_log(log, figsize=(11, 3.5)):
-    "Losses and validation PSNR against step from a `log.csv` path or its rows, phases one after the other; returns the figure."
+    """Losses and validation PSNR against step from a `log.csv` path or its rows, phases one after
+    the other; returns the figure."""
     import matplotlib.pyplot as plt
     rows = read_log(log) if isinstance(log, (str, Path)) else list(log)
     fig, (a1, a2) = plt.subplots(1, 2, figsize=figsize)

@@ -10,18 +10,21 @@ import importlib
 
 # %% ../nbs/01a_registry.ipynb #01f1552b
 class UnknownName(KeyError, ValueError):
-    "A name no registry part has: a `KeyError` for lookups and a `ValueError` for settings, with a readable message."
+    """A name no registry part has: a `KeyError` for lookups and a `ValueError` for settings, with a
+    readable message."""
     def __str__(self): return str(self.args[0]) if self.args else ''
 
 # %% ../nbs/01a_registry.ipynb #608ee114
 def _origin(o):
-    "Where part `o` was defined: module and qualified name (for tuples, of each item; for an instance, of its class)."
+    """Where part `o` was defined: module and qualified name (for tuples, of each item; for an
+    instance, of its class)."""
     if isinstance(o, tuple): return tuple(_origin(x) for x in o)
     if not hasattr(o, '__qualname__'): o = type(o)
     return f"{o.__module__}.{o.__qualname__}"
 
 def _same_part(a, b):
-    "Whether parts `a` and `b` are one definition: the same object, or the same name in the same module, or in a notebook (`__main__`) and the library it exports."
+    """Whether parts `a` and `b` are one definition: the same object, or the same name in the same
+    module, or in a notebook (`__main__`) and the library it exports."""
     if a is b: return True
     if isinstance(a, tuple) or isinstance(b, tuple):
         return isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) and all(map(_same_part, a, b))
@@ -29,29 +32,34 @@ def _same_part(a, b):
     return na == nb and (ma == mb or '__main__' in (ma, mb))
 
 def _in_notebook(o):
-    "Whether part `o` (or an item of it) was defined in `__main__`: a notebook's cell rather than the library."
+    """Whether part `o` (or an item of it) was defined in `__main__`: a notebook's cell rather than
+    the library."""
     return any(_in_notebook(x) for x in o) if isinstance(o, tuple) else _origin(o).startswith('__main__.')
 
 # %% ../nbs/01a_registry.ipynb #6e74b00b
 class Registry:
-    "Names -> parts of one `kind`, filled by `register` where each part is defined; the `providers` modules (of `package`) are imported before a miss or a listing."
+    """Names -> parts of one `kind`, filled by `register` where each part is defined; the
+    `providers` modules (of `package`) are imported before a miss or a listing."""
     def __init__(self, kind, providers=(), package=None):
         self.kind, self.providers = kind, tuple(f'{package}.{m}' if package else m for m in providers)
         self._parts, self._loaded, self.missing = {}, False, {}
 
     def register(self, name, obj=None):
-        "Register `obj` as `name` (without `obj`: a decorator); another part under a taken name is an error."
+        """Register `obj` as `name` (without `obj`: a decorator); another part under a taken name is
+        an error."""
         def add(o):
             old = self._parts.get(name)
             if old is not None and old is not o:
                 if not _same_part(old, o): raise ValueError(f"{self.kind} {name!r} is registered already, by {_origin(old)}; choose another name")
-                if _in_notebook(o) and not _in_notebook(old): return o   # a notebook's copy of a library part: the library's stays
+                # a notebook's copy of a library part: the library's stays
+                if _in_notebook(o) and not _in_notebook(old): return o
             self._parts[name] = o
             return o
         return add if obj is None else add(obj)
 
     def load(self):
-        "Import each provider once; one that needs a package this install lacks is noted in `missing` and skipped."
+        """Import each provider once; one that needs a package this install lacks is noted in
+        `missing` and skipped."""
         if self._loaded: return
         self._loaded = True
         for m in self.providers:

@@ -19,9 +19,11 @@ from .precision import channels_last, cached_measure
 _PROBES, _PROBE_N = weakref.WeakKeyDictionary(), 16
 
 def probe_generator(net):
-    "The `ModelInfo` of `net`: scale, receptive radius and largest activation per input pixel, from one forward pass on a 16x16 input."
+    """The `ModelInfo` of `net`: scale, receptive radius and largest activation per input pixel,
+    from one forward pass on a 16x16 input."""
     if net in _PROBES: return _PROBES[net]
-    if isinstance(net, Runtime): return net.info             # another engine (notebook 08b) says what it is
+    # another engine (notebook 08b) says what it is
+    if isinstance(net, Runtime): return net.info
     n, recs = _PROBE_N, []
     def hook(m, inp, out):
         if inp and torch.is_tensor(inp[0]) and torch.is_tensor(out): recs.append((m, inp[0].shape[-1] / n, out.numel()))
@@ -52,21 +54,25 @@ def probe_generator(net):
 
 # %% ../nbs/08_tiles.ipynb #f2881f46
 def receptive_radius(model):
-    "Input pixels an output pixel can see on each side (exact for chains such as SRResNet, an upper bound otherwise)."
+    """Input pixels an output pixel can see on each side (exact for chains such as SRResNet, an
+    upper bound otherwise)."""
     return probe_generator(get_model(model))[1]
 
 # %% ../nbs/08_tiles.ipynb #86586d10
-REACH_TOL = 0.25 / 255   # largest change of an output pixel that cutting the image at the tile margin may cause
+# largest change of an output pixel that cutting the image at the tile margin may cause
+REACH_TOL = 0.25 / 255
 _REACHES = weakref.WeakKeyDictionary()
 
 def _hard_image(n, seed=0, batch=2):
-    "Test images for tiling: random 4x4 colour blocks (edges everywhere) with fine noise, (batch, 3, n, n) in [0,1]."
+    """Test images for tiling: random 4x4 colour blocks (edges everywhere) with fine noise, (batch,
+    3, n, n) in [0,1]."""
     g = torch.Generator().manual_seed(seed)
     b = torch.rand(batch, 3, n // 4 + 1, n // 4 + 1, generator=g).repeat_interleave(4, -1).repeat_interleave(4, -2)[..., :n, :n]
     return 0.7 * b + 0.3 * torch.rand(batch, 3, n, n, generator=g)
 
 def effective_reach(model, tol=REACH_TOL, margin=2):
-    "LR pixels of context a tile needs so that no output pixel moves by more than `tol` (measured in float32 on the weights, cached; + `margin`)."
+    """LR pixels of context a tile needs so that no output pixel moves by more than `tol` (measured
+    in float32 on the weights, cached; + `margin`)."""
     net = model if isinstance(model, nn.Module) else get_model(model)
     meta = getattr(net, 'meta', None) or {}
     if 'reach' in meta and float(meta.get('reach_tol', -1)) == tol: return int(meta['reach'])
@@ -91,7 +97,8 @@ def effective_reach(model, tol=REACH_TOL, margin=2):
 
 # %% ../nbs/08_tiles.ipynb #6a56dfe1
 def stamp_reach(path, tol=REACH_TOL):
-    "Measure the effective reach of the generator file `path` and write it into the file's metadata; returns the reach."
+    """Measure the effective reach of the generator file `path` and write it into the file's
+    metadata; returns the reach."""
     from safetensors import safe_open
     from srgan_nb.models import save_generator
     with safe_open(str(path), framework='pt') as f: half = f.get_tensor(next(iter(f.keys()))).dtype == torch.float16
@@ -104,7 +111,8 @@ def stamp_reach(path, tol=REACH_TOL):
 
 # %% ../nbs/08_tiles.ipynb #460da492
 def tile_boxes(h, w, tile, pad=0):
-    "Tiles of `tile` (a side, or (height, width)) covering an `h`x`w` image as (inner, outer) boxes (y0, y1, x0, x1); outer = inner grown by `pad`, clipped."
+    """Tiles of `tile` (a side, or (height, width)) covering an `h`x`w` image as (inner, outer)
+    boxes (y0, y1, x0, x1); outer = inner grown by `pad`, clipped."""
     th, tw = (tile, tile) if isinstance(tile, (int, np.integer)) else tile
     ny, nx = math.ceil(h / th), math.ceil(w / tw)
     th, tw = math.ceil(h / ny), math.ceil(w / nx)
@@ -116,7 +124,8 @@ def tile_boxes(h, w, tile, pad=0):
 CPU_TILE_BYTES = 1 << 29    # activation budget of one window on CPU and MPS (bytes): 512 MiB
 
 def window_pixels(model, precision='fp32', device='cpu', budget=None):
-    "Largest window (input pixels) whose activations fit `budget` bytes (default: half the free CUDA memory, else `CPU_TILE_BYTES`)."
+    """Largest window (input pixels) whose activations fit `budget` bytes (default: half the free
+    CUDA memory, else `CPU_TILE_BYTES`)."""
     net = model if isinstance(model, nn.Module) else get_model(model, device)
     elems = probe_generator(net).elems
     dev = pick_device(device)
@@ -124,19 +133,23 @@ def window_pixels(model, precision='fp32', device='cpu', budget=None):
     return max(int(budget / (3 * elems * (4 if precision == 'fp32' else 2))), 16 * 16)
 
 # %% ../nbs/08_tiles.ipynb #b8280134
-TUNE_SIDES = (96, 128, 160, 192, 256, 320, 384)   # window sides (input px) timed once per machine, model and precision
+# window sides (input px) timed once per machine, model and precision
+TUNE_SIDES = (96, 128, 160, 192, 256, 320, 384)
 
 def arch_key(net):
-    "A short text naming a network's architecture and size (what its speed depends on), not its weights."
+    """A short text naming a network's architecture and size (what its speed depends on), not its
+    weights."""
     cfg = getattr(net, 'config', None)
     return f"{type(net).__name__} {json.dumps(cfg, sort_keys=True) if isinstance(cfg, dict) else sum(p.numel() for p in net.parameters())}"
 
 # %% ../nbs/08_tiles.ipynb #4618340d
 def tuned_window(model, precision='fp32', device='cpu', pad=0, sides=TUNE_SIDES):
-    "Input pixels of the square window with the most useful output per second (its `pad` margin discounted) on this CPU, within `window_pixels`'s memory bound; timed once, cached on disk."
+    """Input pixels of the square window with the most useful output per second (its `pad` margin
+    discounted) on this CPU, within `window_pixels`'s memory bound; timed once, cached on disk."""
     net = model if isinstance(model, nn.Module) else get_model(model, device)
     dev, limit = pick_device(device), window_pixels(net, precision, device)
-    if dev.type != 'cpu': return limit                  # GPUs: the biggest window that fits is the fastest
+    # GPUs: the biggest window that fits is the fastest
+    if dev.type != 'cpu': return limit
     def measure():
         run, dt, cast = runner(net, precision, dev)      # what upscale runs
         cands = sorted({s for s in sides if s * s <= limit} | ({math.isqrt(limit)} if any(s * s > limit for s in sides) else set()))
@@ -145,12 +158,16 @@ def tuned_window(model, precision='fp32', device='cpu', pad=0, sides=TUNE_SIDES)
             for s in cands:
                 if s <= 2 * pad + 8: continue
                 x = channels_last(torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0))).to(dt)
-                t1 = seconds_of(lambda: run(x))             # warm-up: oneDNN picks its kernels for this shape
-                k = max(1, math.ceil(0.2 / max(t1, 1e-6)))  # time at least 0.2 s of work per try: small windows are noisy
+                # warm-up: oneDNN picks its kernels for this shape
+                t1 = seconds_of(lambda: run(x))
+                # time at least 0.2 s of work per try: small windows are noisy
+                k = max(1, math.ceil(0.2 / max(t1, 1e-6)))
                 t = min(seconds_of(lambda: [run(x) for _ in range(k)]) for _ in range(2)) / k
-                speed[s] = (s - 2 * pad) ** 2 / t         # useful input pixels per second (the margin is recomputed)
+                # useful input pixels per second (the margin is recomputed)
+                speed[s] = (s - 2 * pad) ** 2 / t
         if not speed: return None
-        top = max(speed.values())                        # the largest window within 3 % of the fastest: fewer tiles
+        # the largest window within 3 % of the fastest: fewer tiles
+        top = max(speed.values())
         return max(s for s, v in speed.items() if v >= 0.97 * top) ** 2
     px = cached_measure(f"window v2 {arch_key(net)} {precision} pad {pad} <= {limit}", measure)
     return min(px, limit) if px else limit
@@ -162,7 +179,8 @@ def seconds_of(f):
 
 # %% ../nbs/08_tiles.ipynb #3852573e
 def plan_tiles(h, w, pad, max_window):
-    "(tile height, tile width) of the even grid over an `h`x`w` image that computes the fewest pixels with windows of at most `max_window` pixels."
+    """(tile height, tile width) of the even grid over an `h`x`w` image that computes the fewest
+    pixels with windows of at most `max_window` pixels."""
     best = None
     for ny in range(1, h + 1):
         th = math.ceil(h / ny)

@@ -20,11 +20,14 @@ from .gan import get_gan, train_srgan
 
 # %% ../nbs/07a_train.ipynb #3aad0eae
 def train(cfg=None, **kwargs):
-    "Stage 1 (`cfg.pregen_steps` of pretraining, from `cfg.init` if set) then stage 2 (`cfg.steps` of the GAN `cfg.gan`; from `cfg.init` without stage 1); returns the paths written."
+    """Stage 1 (`cfg.pregen_steps` of pretraining, from `cfg.init` if set) then stage 2 (`cfg.steps`
+    of the GAN `cfg.gan`; from `cfg.init` without stage 1); returns the paths written."""
     c = train_config(cfg, **kwargs)
     out = c.run_folder('train')
-    get_gan(c.gan)                                     # an unknown adversary: fail now, not after stage 1
-    content = make_content_loss(c.content_loss, c.vgg_weights) if c.steps > 0 else None  # without VGG19 weights: fail now, not after stage 1
+    # an unknown adversary: fail now, not after stage 1
+    get_gan(c.gan)
+    # without VGG19 weights: fail now, not after stage 1
+    content = make_content_loss(c.content_loss, c.vgg_weights) if c.steps > 0 else None
     res = {}
     if c.pregen_steps > 0 and not (c.resume and (out/'gan.ckpt').exists()): pretrain(c)
     if (out/'srresnet.safetensors').exists(): res['srresnet'] = out/'srresnet.safetensors'
@@ -49,7 +52,8 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
         return action.help if action.default in (None, False) else super()._get_help_string(action)
 
 def add_config_args(parser, cls=TrainConfig):
-    "Add one `--flag` per field of the dataclass `cls` (its help, default, group and argparse settings) to `parser`."
+    """Add one `--flag` per field of the dataclass `cls` (its help, default, group and argparse
+    settings) to `parser`."""
     groups = {}
     for f in fields(cls):
         if 'help' not in f.metadata: continue
@@ -65,24 +69,28 @@ def add_config_args(parser, cls=TrainConfig):
 
 # %% ../nbs/07a_train.ipynb #b23d68f1
 def config_from_args(args, cls=TrainConfig):
-    "The `cls` config of parsed `args` (one field per flag); a single --data folder is passed as itself."
+    """The `cls` config of parsed `args` (one field per flag); a single --data folder is passed as
+    itself."""
     kw = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
     if isinstance(kw.get('data'), list) and len(kw['data']) == 1: kw['data'] = kw['data'][0]
     return cls(**kw)
 
 # %% ../nbs/07a_train.ipynb #88c244bc
 def _train_main(args):
-    "Run `srgan_nb train` from parsed `args` (alone, or as one process of a `torchrun` group); returns the exit code."
+    """Run `srgan_nb train` from parsed `args` (alone, or as one process of a `torchrun` group);
+    returns the exit code."""
     from srgan_nb.vgg import VGGWeightsError
     from srgan_nb.distributed import init_distributed
     from fastai.callback.progress import ProgressCallback
     from fastcore.basics import defaults
     try: cfg = config_from_args(args)
     except ValueError as e: print(f"srgan_nb train: error: {e}", file=sys.stderr); return 2
-    device = init_distributed(None if cfg.device == 'auto' else cfg.device)    # under torchrun: join the group
+    # under torchrun: join the group
+    device = init_distributed(None if cfg.device == 'auto' else cfg.device)
     cfg = train_config(cfg, verbose=True, device=device or cfg.device)
     rank = rank_distrib()
-    bar = sys.stdout.isatty() and rank == 0                 # a log file gets the one-line-per-validation report only
+    # a log file gets the one-line-per-validation report only
+    bar = sys.stdout.isatty() and rank == 0
     saved_cbs = defaults.callbacks
     if not bar: defaults.callbacks = [c for c in saved_cbs if c is not ProgressCallback]
     try:
@@ -103,7 +111,8 @@ def _train_main(args):
     return 0
 
 def add_train_command(subparsers):
-    "Add the `train` sub-command (SRResNet pretraining then SRGAN), one flag per `TrainConfig` field, to an argparse `subparsers`."
+    """Add the `train` sub-command (SRResNet pretraining then SRGAN), one flag per `TrainConfig`
+    field, to an argparse `subparsers`."""
     p = subparsers.add_parser('train', help='train SRResNet (MSE) then SRGAN on a folder of HR images',
         description='Stage 1 trains SRResNet on a pixel loss for --pregen-steps steps; stage 2 trains SRGAN from it for '
                     '--steps steps. Writes OUT/srresnet.safetensors, OUT/srgan.safetensors, resumable checkpoints '

@@ -19,7 +19,8 @@ from .precision import resolve_precision
 
 # %% ../nbs/08a_upscale_cli.ipynb #74b75104
 def _plan(inputs, output, fmt=None, recursive=False):
-    "Jobs [(source, destination or None, error or None)] and the output format, for the upscale command."
+    """Jobs [(source, destination or None, error or None)] and the output format, for the upscale
+    command."""
     out, srcs = Path(output), [Path(i) for i in inputs]
     out_fmt = FORMAT_SUFFIXES.get(out.suffix.lower())
     to_file = len(srcs) == 1 and not srcs[0].is_dir() and not out.is_dir() and out.suffix != ''
@@ -46,7 +47,8 @@ def _plan(inputs, output, fmt=None, recursive=False):
     return jobs, fmt
 
 def _check_writable(folder):
-    "Create `folder` if needed and make sure a file can be written in it, or raise an OSError naming it."
+    """Create `folder` if needed and make sure a file can be written in it, or raise an OSError
+    naming it."""
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder): pass
@@ -59,14 +61,16 @@ def _line(e):
 
 # %% ../nbs/08a_upscale_cli.ipynb #a9706792
 def upscale_command(args):
-    "Run `srgan_nb upscale` for parsed `args`; returns the exit code (0 ok, 1 some inputs failed, 2 bad arguments)."
+    """Run `srgan_nb upscale` for parsed `args`; returns the exit code (0 ok, 1 some inputs failed,
+    2 bad arguments)."""
     err = lambda msg: print(msg, file=sys.stderr)
     fallback = None
     try:
         dev = pick_device(args.device)
         try: net = get_model(args.model, dev, args.alpha)
         except WeightsNotFoundError as e: fallback, net = e, get_model('bicubic', dev)
-        net = engine_for(net, args.engine, resolve_precision(args.precision, dev), dev)   # notebook 08b
+        # notebook 08b
+        net = engine_for(net, args.engine, resolve_precision(args.precision, dev), dev)
         jobs, fmt = _plan(args.inputs, args.output, args.format, args.recursive)
         if args.tile is not None: check_nonneg_int(args.tile, '--tile')
         if args.tile_pad is not None: check_nonneg_int(args.tile_pad, '--tile-pad')
@@ -82,7 +86,8 @@ def upscale_command(args):
             print(f'skip: {dst} exists (--overwrite replaces it)'); n_skip += 1; continue
         try:
             if why is not None: raise ValueError(f'{src}: {why}')
-            for t in stale_temps(dst): t.unlink(missing_ok=True); n_stale += 1   # left by a run that was killed mid-save
+            # left by a run that was killed mid-save
+            for t in stale_temps(dst): t.unlink(missing_ok=True); n_stale += 1
             t0 = time.time()
             im = upscale(src, net, tile=args.tile, tile_pad=args.tile_pad, device=dev, progress=sys.stdout.isatty(),
                          precision=args.precision, ensemble=args.ensemble)
@@ -111,7 +116,8 @@ def upscale_command(args):
 
 # %% ../nbs/08a_upscale_cli.ipynb #a2e49579
 def add_upscale_command(subparsers):
-    "Add the `upscale` sub-command (files or folders in, 4x images out) to argparse `subparsers`; returns its parser."
+    """Add the `upscale` sub-command (files or folders in, 4x images out) to argparse `subparsers`;
+    returns its parser."""
     p = subparsers.add_parser('upscale', help='upscale images 4x (SRGAN, SRResNet or your own generator)',
                               description='Upscale image files or folders 4x. Bad inputs are reported and skipped; exit code 1 if any failed.')
     p.add_argument('inputs', nargs='+', metavar='INPUT', help='image files or folders')

@@ -15,7 +15,8 @@ from .registry import ARCHS, UPSAMPLERS
 
 # %% ../nbs/10_variant.ipynb #c70ec465
 class MultiKernelConv(nn.Module):
-    "Parallel 'same' convolutions from `ni` to `nf` channels, one per odd size in `kernel_sizes`, concatenated along channels."
+    """Parallel 'same' convolutions from `ni` to `nf` channels, one per odd size in `kernel_sizes`,
+    concatenated along channels."""
     def __init__(self, ni, nf, kernel_sizes=(3, 5, 7, 9)):
         super().__init__()
         ks = tuple(int(k) for k in kernel_sizes)
@@ -28,7 +29,8 @@ class MultiKernelConv(nn.Module):
 
 # %% ../nbs/10_variant.ipynb #5b6b0f58
 def multi_kernel_head(in_ch=3, n_feats=64, kernel_sizes=(3, 5, 7, 9), branch_feats=None):
-    "Feature extraction: `MultiKernelConv` + PReLU fused by a 1x1 conv to `n_feats` + PReLU (one kernel size: conv + PReLU)."
+    """Feature extraction: `MultiKernelConv` + PReLU fused by a 1x1 conv to `n_feats` + PReLU (one
+    kernel size: conv + PReLU)."""
     ks = tuple(kernel_sizes)
     if len(ks) == 1: return nn.Sequential(MultiKernelConv(in_ch, n_feats, ks).branches[0], nn.PReLU())
     bf = branch_feats or n_feats
@@ -44,7 +46,8 @@ def _n_up(scale, who):
 # %% ../nbs/10_variant.ipynb #bd12e9d2
 @UPSAMPLERS.register('transpose')
 def transpose_stage(n_feats=64, ks=3, mode=None):
-    "A x2 transposed convolution (kernel `ks`, stride 2, output exactly twice the input) then PReLU."
+    """A x2 transposed convolution (kernel `ks`, stride 2, output exactly twice the input) then
+    PReLU."""
     if ks < 2: raise ValueError(f"a stride-2 transposed convolution needs ks >= 2, got {ks}")
     p = (ks - 1) // 2
     return nn.Sequential(nn.ConvTranspose2d(n_feats, n_feats, ks, stride=2, padding=p, output_padding=2 + 2 * p - ks),
@@ -53,30 +56,35 @@ def transpose_stage(n_feats=64, ks=3, mode=None):
 # %% ../nbs/10_variant.ipynb #a8599c01
 @UPSAMPLERS.register('resize')
 def resize_stage(n_feats=64, ks=3, mode='nearest'):
-    "A x2 resize (`mode`) then a same-size conv (kernel `ks`) then PReLU: resize-convolution (Odena et al. 2016)."
+    """A x2 resize (`mode`) then a same-size conv (kernel `ks`) then PReLU: resize-convolution
+    (Odena et al. 2016)."""
     if ks % 2 == 0: raise ValueError(f"resize-convolution needs an odd ks (same padding), got {ks}")
     up = nn.Upsample(scale_factor=2, mode=mode) if mode == 'nearest' else nn.Upsample(scale_factor=2, mode=mode, align_corners=False)
     return nn.Sequential(up, conv(n_feats, n_feats, ks), nn.PReLU())
 
 # %% ../nbs/10_variant.ipynb #28e32123
 def up_stage(n_feats=64, kind='pixelshuffle', ks=3, mode='nearest'):
-    "One x2 stage of the upsampler registered as `kind`: 'pixelshuffle' (notebook 02's `SubPixelConv`), 'transpose' or 'resize'."
+    """One x2 stage of the upsampler registered as `kind`: 'pixelshuffle' (notebook 02's
+    `SubPixelConv`), 'transpose' or 'resize'."""
     return UPSAMPLERS[kind](n_feats, ks=ks, mode=mode)
 
 # %% ../nbs/10_variant.ipynb #ec26e9f9
 def upsampler(n_feats=64, scale=4, kind='pixelshuffle', ks=3, mode='nearest'):
-    "log2(`scale`) `up_stage`s of `n_feats` channels: the reconstruction part of an SRResNet-style generator."
+    """log2(`scale`) `up_stage`s of `n_feats` channels: the reconstruction part of an SRResNet-style
+    generator."""
     return nn.Sequential(*[up_stage(n_feats, kind, ks, mode) for _ in range(_n_up(scale, 'upsampler'))])
 
 # %% ../nbs/10_variant.ipynb #750f175b
 @ARCHS.register('multikernel')
 class MultiKernelSR(SRGenerator):
-    "SRResNet-style generator: multi-kernel head (`kernel_sizes`), `n_blocks` residual blocks + long skip, `upsample` x2 stages, `tail_ks` conv."
+    """SRResNet-style generator: multi-kernel head (`kernel_sizes`), `n_blocks` residual blocks +
+    long skip, `upsample` x2 stages, `tail_ks` conv."""
     def __init__(self, n_blocks=16, n_feats=64, scale=4, in_ch=3, bn=True, global_skip=False, kernel_sizes=(3, 5, 7, 9),
                  branch_feats=None, upsample='transpose', up_ks=3, resize_mode='nearest', tail_ks=9):
         super().__init__()
         _n_up(scale, 'MultiKernelSR')
-        UPSAMPLERS[upsample]                                # an unknown kind fails here, naming the registered ones
+        # an unknown kind fails here, naming the registered ones
+        UPSAMPLERS[upsample]
         self.config = dict(n_blocks=n_blocks, n_feats=n_feats, scale=scale, in_ch=in_ch, bn=bn, global_skip=global_skip,
                            kernel_sizes=[int(k) for k in kernel_sizes], branch_feats=branch_feats, upsample=upsample,
                            up_ks=up_ks, resize_mode=resize_mode, tail_ks=tail_ks)
@@ -85,9 +93,11 @@ class MultiKernelSR(SRGenerator):
         self.body = nn.Sequential(*[ResidualBlock(n_feats, bn) for _ in range(n_blocks)],
                                   conv(n_feats, n_feats), nn.BatchNorm2d(n_feats) if bn else nn.Identity())
         self.upsample = upsampler(n_feats, scale, upsample, up_ks, resize_mode)
-        self.tail = conv(n_feats, in_ch, tail_ks)     # forward: SRGenerator's, the same layout as SRResNet
+        # forward: SRGenerator's, the same layout as SRResNet
+        self.tail = conv(n_feats, in_ch, tail_ks)
 
     @classmethod
     def from_settings(cls, upsample=None, kernel_sizes=None, **settings):
-        "`MultiKernelSR` from training settings (`make_generator('multikernel', ...)`): `upsample` by default 'transpose'."
+        """`MultiKernelSR` from training settings (`make_generator('multikernel', ...)`): `upsample`
+        by default 'transpose'."""
         return super().from_settings(upsample=upsample or 'transpose', kernel_sizes=kernel_sizes, **settings)

@@ -14,7 +14,8 @@ from torch import nn
 from torchvision.models import VGG19_Weights
 
 # %% ../nbs/03_vgg.ipynb #391656e9
-VGG19_BLOCKS = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))  # (convolutions, channels) per block
+# (convolutions, channels) per block
+VGG19_BLOCKS = ((2, 64), (2, 128), (4, 256), (4, 512), (4, 512))
 
 def _vgg19_layer_names():
     names = []
@@ -49,7 +50,8 @@ class VGGWeightsError(RuntimeError):
 
 # %% ../nbs/03_vgg.ipynb #ba0f7057
 def vgg19_cache_path():
-    "Where torch hub caches the ImageNet VGG19 weights: `torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth`."
+    """Where torch hub caches the ImageNet VGG19 weights:
+    `torch.hub.get_dir()/checkpoints/vgg19-dcbb9e9d.pth`."""
     return Path(torch.hub.get_dir())/'checkpoints'/VGG19_FILE
 
 # %% ../nbs/03_vgg.ipynb #48eee925
@@ -75,7 +77,8 @@ def _read_state_dict(path, origin='weights'):
     except Exception as e:
         raise VGGWeightsError(f"could not read VGG19 weights from {path} ({type(e).__name__}: {e}). " + _hint()) from e
     if not isinstance(sd, dict): raise VGGWeightsError(f"{path} does not hold a state_dict. " + _hint())
-    if any(k.startswith('features.') for k in sd):  # a full torchvision vgg19: keep the convolutional part
+    # a full torchvision vgg19: keep the convolutional part
+    if any(k.startswith('features.') for k in sd):
         sd = {k[len('features.'):]: v for k, v in sd.items() if k.startswith('features.')}
     return {k: v.float() if torch.is_tensor(v) else v for k, v in sd.items()}, path
 
@@ -89,7 +92,8 @@ def _download_state_dict(timeout, progress):
     return {k[len('features.'):]: v for k, v in sd.items() if k.startswith('features.')}, w.url
 
 def load_vgg19(weights='imagenet', timeout=30., progress=True):
-    "VGG19 `features` (frozen, eval): `weights`='imagenet' (torchvision), a local .pth path, or None (RANDOM, tests only)."
+    """VGG19 `features` (frozen, eval): `weights`='imagenet' (torchvision), a local .pth path, or
+    None (RANDOM, tests only)."""
     if weights is None: return _vgg19_features().eval().requires_grad_(False)
     if isinstance(weights, (str, Path)) and str(weights) != 'imagenet': sd, src = _read_state_dict(weights)
     elif weights == 'imagenet':
@@ -97,8 +101,10 @@ def load_vgg19(weights='imagenet', timeout=30., progress=True):
         elif vgg19_cache_path().is_file(): sd, src = _read_state_dict(vgg19_cache_path(), 'torch hub cache')
         else: sd, src = _download_state_dict(timeout, progress)
     else: raise TypeError(f"weights must be 'imagenet', a path or None, not {weights!r}")
-    with torch.device('meta'): vgg = _vgg19_features()   # an empty shell: no time spent on a random init
-    try: vgg.load_state_dict(sd, assign=True)                # ... the loaded tensors become its parameters
+    # an empty shell: no time spent on a random init
+    with torch.device('meta'): vgg = _vgg19_features()
+    # ... the loaded tensors become its parameters
+    try: vgg.load_state_dict(sd, assign=True)
     except RuntimeError as e:
         raise VGGWeightsError(f"{src} is not a VGG19 state_dict: {str(e)[:300]}. " + _hint()) from e
     return vgg.eval().requires_grad_(False)
@@ -107,7 +113,8 @@ def load_vgg19(weights='imagenet', timeout=30., progress=True):
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 class VGGFeatures(nn.Module):
-    "Frozen VGG19 extractor: images in `input_range` -> dict {layer name: feature map}; `weights` as `load_vgg19` or a loaded VGG."
+    """Frozen VGG19 extractor: images in `input_range` -> dict {layer name: feature map}; `weights`
+    as `load_vgg19` or a loaded VGG."""
     def __init__(self, layers=('relu2_2', 'relu5_4'), weights='imagenet', input_range=(0, 1)):
         super().__init__()
         if isinstance(layers, str): layers = (layers,)

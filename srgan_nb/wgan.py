@@ -24,7 +24,8 @@ from .gan import CleanGANSteps, register_gan
 
 # %% ../nbs/10_wgan.ipynb #aab4bb66
 class Critic(nn.Module):
-    "WGAN-GP critic: `n_layers` 3x3 convs (k3n64s1, k3n64s2, k3n128s1, ...), LeakyReLU(0.2), layer norm or none, avg-pool to `pool`, one linear score."
+    """WGAN-GP critic: `n_layers` 3x3 convs (k3n64s1, k3n64s2, k3n128s1, ...), LeakyReLU(0.2), layer
+    norm or none, avg-pool to `pool`, one linear score."""
     def __init__(self, in_ch=3, n_feats=64, n_layers=4, norm='layer', pool=4):
         super().__init__()
         if norm not in ('layer', 'none'): raise ValueError(f"norm must be 'layer' or 'none' (no batch norm with a gradient penalty), got {norm!r}")
@@ -41,17 +42,20 @@ class Critic(nn.Module):
 
 # %% ../nbs/10_wgan.ipynb #e96a1c05
 def wgan_critic_loss(real_pred, fake_pred):
-    "WGAN critic loss (minimised): mean score of fakes - mean score of reals (in float32); the gradient penalty is added by `GradientPenalty`."
+    """WGAN critic loss (minimised): mean score of fakes - mean score of reals (in float32); the
+    gradient penalty is added by `GradientPenalty`."""
     return fake_pred.float().mean() - real_pred.float().mean()
 
 # %% ../nbs/10_wgan.ipynb #a277be97
 class GenLoss(nn.Module):
-    "`GANLearner` generator loss (fake_pred, output, target): content + `adv_weight` x adversarial ('vanilla': BCE-with-logits, 'wgan': -mean score)."
+    """`GANLearner` generator loss (fake_pred, output, target): content + `adv_weight` x adversarial
+    ('vanilla': BCE-with-logits, 'wgan': -mean score)."""
     def __init__(self, content='mse', adv_weight=None, adv='vanilla', vgg_weights='imagenet'):
         super().__init__()
         if adv not in ('vanilla', 'wgan'): raise ValueError(f"adv must be 'vanilla' or 'wgan', got {adv!r}")
         self.content = make_content_loss(content, vgg_weights) if isinstance(content, str) else content
-        self.adv_weight = adv_weight_for(content) if adv_weight is None else adv_weight   # notebook 04: the paper's balance
+        # notebook 04: the paper's balance
+        self.adv_weight = adv_weight_for(content) if adv_weight is None else adv_weight
         self.adv, self.parts = adv, {}
 
     def forward(self, fake_pred, output, target):
@@ -62,7 +66,8 @@ class GenLoss(nn.Module):
 
 # %% ../nbs/10_wgan.ipynb #61c546ba
 class GradientPenalty(Callback):
-    "fastai callback for `GANLearner`: in critic steps add `lam` x `gradient_penalty`(critic, real, fake) to the loss (WGAN-GP)."
+    """fastai callback for `GANLearner`: in critic steps add `lam` x `gradient_penalty`(critic,
+    real, fake) to the loss (WGAN-GP)."""
     order = 15  # after MixedPrecision (10) leaves autocast, before NaNGuard (20)
     def __init__(self, lam=10.): self.lam, self.penalties, self.parts = lam, [], {}
     def before_fit(self): self.hook = hook_output(self.learn.model.generator, detach=True)
@@ -77,11 +82,13 @@ class GradientPenalty(Callback):
 
 # %% ../nbs/10_wgan.ipynb #1d466da7
 def wgan_adam(params, lr=1e-4, **kwargs):
-    "fastai Adam with the WGAN-GP paper's settings: beta1 0, beta2 0.9, no weight decay (an `opt_func`)."
+    """fastai Adam with the WGAN-GP paper's settings: beta1 0, beta2 0.9, no weight decay (an
+    `opt_func`)."""
     return Adam(params, lr, mom=0., sqr_mom=0.9, eps=1e-8, wd=0., **kwargs)
 
 def make_critic(gan='vanilla', n_feats=64, **kwargs):
-    "The adversary for `gan`: the paper's `Discriminator` ('vanilla') or the small layer-norm `Critic` ('wgan-gp')."
+    """The adversary for `gan`: the paper's `Discriminator` ('vanilla') or the small layer-norm
+    `Critic` ('wgan-gp')."""
     if gan == 'vanilla': return Discriminator(n_feats=n_feats, **kwargs)
     if gan == 'wgan-gp': return Critic(n_feats=n_feats, **kwargs)
     raise ValueError(f"unknown gan {gan!r}; choose from ('vanilla', 'wgan-gp')")
@@ -89,7 +96,8 @@ def make_critic(gan='vanilla', n_feats=64, **kwargs):
 def wgan_learner(dls, generator, critic=None, content='mse', adv_weight=None, lr=1e-4, n_crit=5, gp_weight=10.,
                  vgg_weights='imagenet', opt_func=wgan_adam, switch_eval=False, critic_mode='train', precision='auto',
                  channels_last=None, cbs=None, metrics=None, **kwargs):
-    "fastai `GANLearner` for WGAN-GP: `Critic`, `wgan_critic_loss` + `GradientPenalty(gp_weight)`, `n_crit` critic updates per generator update."
+    """fastai `GANLearner` for WGAN-GP: `Critic`, `wgan_critic_loss` + `GradientPenalty(gp_weight)`,
+    `n_crit` critic updates per generator update."""
     critic = Critic() if critic is None else critic
     learn = GANLearner(dls, generator, critic, GenLoss(content, adv_weight, 'wgan', vgg_weights), wgan_critic_loss,
                        switcher=FixedGANSwitcher(n_crit=n_crit, n_gen=1), switch_eval=switch_eval, show_img=False,
@@ -108,11 +116,13 @@ from .download import check_quick_size
 STL10_SIZE = 2_640_000_000   # bytes, roughly: torchvision's stl10_binary.tar.gz (2.6 GB)
 
 def stl10_folder(dest=None, split='train', n=None, download=True, dataset=None):
-    "Write the first `n` 96x96 STL10 `split` images as PNGs to `dest`/STL10_`split` (torchvision download) and return the folder."
+    """Write the first `n` 96x96 STL10 `split` images as PNGs to `dest`/STL10_`split` (torchvision
+    download) and return the folder."""
     dest = Path(dest or os.environ.get('SRGAN_NB_DATA', '').split(os.pathsep)[0] or '~/.cache/srgan_nb').expanduser()
     if dataset is None:
         from torchvision.datasets import STL10
-        if download and not (dest/STL10.base_folder).is_dir(): check_quick_size('STL10', STL10_SIZE)   # not in Colab's quick setting
+        # not in Colab's quick setting
+        if download and not (dest/STL10.base_folder).is_dir(): check_quick_size('STL10', STL10_SIZE)
         try: dataset = STL10(str(dest), split=split, download=download)
         except Exception as e:
             raise RuntimeError(f"STL10 ({split}) is not in {dest} and could not be {'downloaded' if download else 'found (download=False)'}: "
