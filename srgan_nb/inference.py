@@ -74,10 +74,9 @@ def upscale(image,                  # PIL image, file path or uint8 array, in an
         # tiny images: edge-padded here, cropped back by finish_output
         arr = pad_small(arr)
         H, W = arr.shape[:2]
+        # the tile side: given, else planned with a measured window, or for a small image with no timing
         if tile is not None: t = check_nonneg_int(tile, 'tile') or max(H, W)
-        # a measured window
         elif max(H, W) > 2 * pad + 96: t = plan_tiles(H, W, pad, tuned_window(net, p, dev, pad))
-        # small: no timing
         else: t = plan_tiles(H, W, pad, window_pixels(net, p, dev))
         boxes = tile_boxes(H, W, t, pad)
         out = blank_canvas(mode, (W * s, H * s))

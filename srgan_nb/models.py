@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['MAX_CONFIG_INT', 'SHIPPED', 'SRGenerator', 'SRResNet', 'count_params', 'Blur', 'Discriminator', 'make_generator',
-           'save_generator', 'load_generator', 'WeightsNotFoundError', 'weights_dir', 'shipped_weights']
+           'save_generator', 'load_generator', 'WeightsNotFoundError', 'weights_dir', 'shipped_weights',
+           'weights_folder']
 
 # %% ../nbs/02_models.ipynb #11d65a8d
-import json, math, os
+import contextlib, json, math, os
 from pathlib import Path
 import torch
 from torch import nn
@@ -229,3 +230,14 @@ def shipped_weights(name):
         e.model, e.path = name, str(p)
         raise e
     return p
+
+@contextlib.contextmanager
+def weights_folder(folder):
+    """Inside the block, the shipped names (`SHIPPED`) load from `folder` (it sets
+    `SRGAN_NB_WEIGHTS`, then restores it)."""
+    old = os.environ.get('SRGAN_NB_WEIGHTS')
+    os.environ['SRGAN_NB_WEIGHTS'] = str(folder)
+    try: yield Path(folder)
+    finally:
+        if old is None: del os.environ['SRGAN_NB_WEIGHTS']
+        else: os.environ['SRGAN_NB_WEIGHTS'] = old
