@@ -31,24 +31,28 @@ SWITCHES = {  # row name: what it changes from the baseline (srresnet, pixelshuf
     'content=ssim+vgg11': dict(content='ssim+vgg11'),
     'gan=vanilla': dict(gan='vanilla'),
     'gan=wgan-gp': dict(gan='wgan-gp'),
-    'all four (modified SRGAN)': dict(arch='multikernel', upsample='transpose', content='ssim+vgg11', gan='wgan-gp'),
+    'all four (modified SRGAN)': dict(arch='multikernel', upsample='transpose',
+                                      content='ssim+vgg11', gan='wgan-gp'),
 }
 
-def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=None, n_blocks=4, n_feats=32, bn=False,
-                 global_skip=True, lr=1e-3, adv_weight=None, critic_feats=32, vgg_weights='imagenet', seed=42):
+def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=None, n_blocks=4,
+                 n_feats=32, bn=False, global_skip=True, lr=1e-3, adv_weight=None, critic_feats=32,
+                 vgg_weights='imagenet', seed=42):
     """Train a generator with these switches for `steps` generator updates (`gan=None`: content loss
     only); returns (generator, learner)."""
     set_seed(seed)
-    gen = make_generator(arch, upsample, n_blocks=n_blocks, n_feats=n_feats, scale=dls.scale, bn=bn, global_skip=global_skip)
+    gen = make_generator(arch, upsample, n_blocks=n_blocks, n_feats=n_feats, scale=dls.scale, bn=bn,
+                         global_skip=global_skip)
     if gan is None:
-        learn = Learner(dls, gen, loss_func=make_content_loss(content, vgg_weights), lr=lr, metrics=[PSNRMetric()],
-                        opt_func=paper_adam)
+        learn = Learner(dls, gen, loss_func=make_content_loss(content, vgg_weights), lr=lr,
+                        metrics=[PSNRMetric()], opt_func=paper_adam)
         bps = 1
     else:
         # the paper's GAN, or the variant's WGAN-GP
         build = srgan_learner if gan == 'vanilla' else wgan_learner
-        learn = build(dls, gen, critic=make_critic(gan, n_feats=critic_feats), content=content, adv_weight=adv_weight, lr=lr,
-                      vgg_weights=vgg_weights, switch_eval=False, precision='fp32')
+        learn = build(dls, gen, critic=make_critic(gan, n_feats=critic_feats), content=content,
+                      adv_weight=adv_weight, lr=lr, vgg_weights=vgg_weights, switch_eval=False,
+                      precision='fp32')
         bps = learn.batches_per_step
     if steps > 0:
         dl, n = dls.train, dls.train.n
@@ -64,7 +68,8 @@ def train_switch(dls, steps, arch='srresnet', upsample=None, content='mse', gan=
 def evaluate_sr(upscaler, folder, scale=4):
     """Mean PSNR and SSIM (Y, border `scale`) and `checkerboard` of SR - bicubic (period `scale`) of
     an upscaler (model, name, path) on `folder`, by notebook 05a's `evaluate`."""
-    checker = lambda sr, hr, lr: checkerboard(img2tensor(sr.convert('RGB')) - img2tensor(bicubic_up(lr, scale)), scale)
+    checker = lambda sr, hr, lr: checkerboard(img2tensor(sr.convert('RGB'))
+                                              - img2tensor(bicubic_up(lr, scale)), scale)
     m = evaluate(upscaler, folder, scale, extra={'checker': checker}).iloc[-1]
     return dict(psnr=float(m.psnr), ssim=float(m.ssim), checker=float(m.checker))
 
@@ -82,8 +87,11 @@ def ablate(dls, steps, folder, switches=None, scale=4, log=print, **kwargs):
         if random_vgg and any(k in content for k in VGG_CONTENT_LAYERS): name += ' (random VGG)'
         cfg = getattr(gen, 'config', {})
         rows.append(dict(switch=name, arch=sw.get('arch', kwargs.get('arch', 'srresnet')),
-                         upsample=cfg.get('upsample', 'pixelshuffle'), content=content, gan=sw.get('gan', kwargs.get('gan')) or '-',
-                         params=count_params(gen), train_s=round(secs, 1), **evaluate_sr(gen, folder, scale)))
+                         upsample=cfg.get('upsample', 'pixelshuffle'), content=content,
+                         gan=sw.get('gan', kwargs.get('gan')) or '-', params=count_params(gen),
+                         train_s=round(secs, 1), **evaluate_sr(gen, folder, scale)))
         models[name] = gen
-        if log: log(f"{name:32s} PSNR {rows[-1]['psnr']:.2f} dB  SSIM {rows[-1]['ssim']:.4f}  ({secs:.0f} s)")
-    return pd.DataFrame(rows, columns=['switch', 'arch', 'upsample', 'content', 'gan', 'params', 'train_s', 'psnr', 'ssim', 'checker']), models
+        if log: log(f"{name:32s} PSNR {rows[-1]['psnr']:.2f} dB  SSIM "
+                    f"{rows[-1]['ssim']:.4f}  ({secs:.0f} s)")
+    return pd.DataFrame(rows, columns=['switch', 'arch', 'upsample', 'content', 'gan', 'params',
+                                       'train_s', 'psnr', 'ssim', 'checker']), models

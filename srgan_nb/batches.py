@@ -12,7 +12,9 @@ import numpy as np
 import torch
 from PIL import Image
 from fastai.data.core import DataLoaders, TfmdDL
-from .data import ImageReadError, load_image, image_files, img2tensor, tensor2img, bicubic_up, degrade, dihedral
+from fastcore.basics import patch
+from .data import (ImageReadError, load_image, image_files, img2tensor, tensor2img,
+                           bicubic_up, degrade, dihedral)
 from .download import download_dataset
 
 # %% ../nbs/00b_batches.ipynb #ed072f9c
@@ -22,12 +24,15 @@ MAX_BAD_FRACTION = 0.1
 class SRDataset(torch.utils.data.Dataset):
     """(LR, HR) float pairs in [0,1] made from HR image files: random or centre crops (or whole
     resized images), degraded on the fly."""
-    def __init__(self, files, patch_size=96, scale=4, train=True, degradation='bicubic', mode='crop', size=384,
-                 epoch_len=None, sigma=None):
-        if mode not in ('crop', 'resize'): raise ValueError(f"mode must be 'crop' or 'resize', got {mode!r}")
+    def __init__(self, files, patch_size=96, scale=4, train=True, degradation='bicubic',
+                 mode='crop', size=384, epoch_len=None, sigma=None):
+        if mode not in ('crop', 'resize'):
+            raise ValueError(f"mode must be 'crop' or 'resize', got {mode!r}")
         p = size if mode == 'resize' else patch_size
-        if p % scale: raise ValueError(f"{'size' if mode == 'resize' else 'patch_size'}={p} is not a multiple of scale={scale}")
-        self.files, self.p, self.scale, self.train, self.kind, self.mode, self.sigma = list(files), p, scale, train, degradation, mode, sigma
+        if p % scale: raise ValueError(f"{'size' if mode == 'resize' else 'patch_size'}={p} is not "
+                                       f"a multiple of scale={scale}")
+        self.files, self.p, self.scale, self.train, self.kind, self.mode, self.sigma = (
+            list(files), p, scale, train, degradation, mode, sigma)
         # bad: file -> why it cannot be read (skipped, one warning each)
         self.bad, self.n_files = {}, len(self.files)
         if mode == 'crop':
@@ -35,79 +40,101 @@ class SRDataset(torch.utils.data.Dataset):
             self.files = [f for f in self.files if sizes[f] is not None]
             small = [f for f in self.files if min(sizes[f]) < p]
             if small:
-                warnings.warn(f"skipping {len(small)} image(s) smaller than patch_size={p}: " + ', '.join(f.name for f in small[:5]) + (' ...' if len(small) > 5 else ''), stacklevel=2)
+                warnings.warn(f"skipping {len(small)} image(s) smaller than patch_size={p}: "
+                              + ', '.join(f.name for f in small[:5])
+                              + (' ...' if len(small) > 5 else ''), stacklevel=2)
                 self.files = [f for f in self.files if f not in set(small)]
-        if not self.files: raise ValueError(f"no usable images (need images at least {p}x{p} pixels)")
+        if not self.files:
+            raise ValueError(f"no usable images (need images at least {p}x{p} pixels)")
         self.epoch_len = epoch_len or len(self.files)
         self.cache, self.vcache = {}, {}
         self.seed, self.offset, self._perms = 0, 0, {}   # training stream: see `file_index`
 
     def __len__(self): return self.epoch_len if self.train else len(self.files)
 
-    def _skip(self, f, e):
-        """Record unreadable file `f` (error `e`) with one warning; an error once more than
-        `MAX_BAD_FRACTION` of the files are bad."""
-        self.bad[f] = str(e)
-        warnings.warn(f"skipping an image that cannot be read: {e}", stacklevel=3)
-        n = self.n_files
-        if len(self.bad) > MAX_BAD_FRACTION * n:
-            raise ImageReadError(f"{len(self.bad)} of {n} images cannot be read (more than {MAX_BAD_FRACTION:.0%}): "
-                                 f"check the data folder; the first: {next(iter(self.bad.values()))}")
+# %% ../nbs/00b_batches.ipynb #e08d7865
+@patch
+def _skip(self:SRDataset, f, e):
+    """Record unreadable file `f` (error `e`) with one warning; an error once more than
+    `MAX_BAD_FRACTION` of the files are bad."""
+    self.bad[f] = str(e)
+    warnings.warn(f"skipping an image that cannot be read: {e}", stacklevel=3)
+    n = self.n_files
+    if len(self.bad) > MAX_BAD_FRACTION * n:
+        raise ImageReadError(f"{len(self.bad)} of {n} images cannot be read (more than "
+                             f"{MAX_BAD_FRACTION:.0%}): check the data folder; the first: "
+                             f"{next(iter(self.bad.values()))}")
 
-    def _size(self, f):
-        "The size of `f` from its header, or None (skipped with a warning) if it cannot be read."
-        try: return _img_size(f)
-        except ImageReadError as e: self._skip(f, e)
+# %% ../nbs/00b_batches.ipynb #8aed9e1f
+@patch
+def _size(self:SRDataset, f):
+    "The size of `f` from its header, or None (skipped with a warning) if it cannot be read."
+    try: return _img_size(f)
+    except ImageReadError as e: self._skip(f, e)
 
-    def hr_array(self, j):
-        """Decoded (and in resize mode resized) HR image `j` as a cached uint8 HxWx3 array; None if
-        it cannot be decoded (skipped, one warning)."""
-        if j not in self.cache:
-            if self.files[j] in self.bad: return None
-            try: im = load_image(self.files[j])
-            except ImageReadError as e: self._skip(self.files[j], e); return None
-            if self.mode == 'resize': im = im.resize((self.p, self.p), Image.BICUBIC)
-            self.cache[j] = np.asarray(im)
-        return self.cache[j]
+# %% ../nbs/00b_batches.ipynb #82ab964c
+@patch
+def hr_array(self:SRDataset, j):
+    """Decoded (and in resize mode resized) HR image `j` as a cached uint8 HxWx3 array; None if
+    it cannot be decoded (skipped, one warning)."""
+    if j not in self.cache:
+        if self.files[j] in self.bad: return None
+        try: im = load_image(self.files[j])
+        except ImageReadError as e: self._skip(self.files[j], e); return None
+        if self.mode == 'resize': im = im.resize((self.p, self.p), Image.BICUBIC)
+        self.cache[j] = np.asarray(im)
+    return self.cache[j]
 
-    def preload(self):
-        "Decode every image into the cache now (e.g. before forking workers); returns self."
-        for j in range(len(self.files)): self.hr_array(j)
-        return self
+# %% ../nbs/00b_batches.ipynb #2b78e4c2
+@patch
+def preload(self:SRDataset):
+    "Decode every image into the cache now (e.g. before forking workers); returns self."
+    for j in range(len(self.files)): self.hr_array(j)
+    return self
 
-    def pair(self, hr):
-        "uint8 HR array -> (lr, hr) float tensors in [0,1]."
-        hr = np.ascontiguousarray(hr)
-        return img2tensor(degrade(Image.fromarray(hr), self.scale, self.kind, self.sigma)), img2tensor(hr)
+# %% ../nbs/00b_batches.ipynb #6dee820d
+@patch
+def pair(self:SRDataset, hr):
+    "uint8 HR array -> (lr, hr) float tensors in [0,1]."
+    hr = np.ascontiguousarray(hr)
+    return (img2tensor(degrade(Image.fromarray(hr), self.scale, self.kind, self.sigma)),
+            img2tensor(hr))
 
-    def file_index(self, i):
-        """The file of training sample `i`: position `offset + i` of a stream in which every run of
-        len(files) positions is a fresh shuffle of all files."""
-        k, n = self.offset + i, len(self.files)
-        b = k // n
-        if b not in self._perms:
-            if len(self._perms) > 4: self._perms.clear()
-            self._perms[b] = torch.randperm(n, generator=torch.Generator().manual_seed(zlib.crc32(f'{self.seed}/{b}'.encode()))).tolist()
-        return self._perms[b][k % n]
+# %% ../nbs/00b_batches.ipynb #0e06ef60
+@patch
+def file_index(self:SRDataset, i):
+    """The file of training sample `i`: position `offset + i` of a stream in which every run of
+    len(files) positions is a fresh shuffle of all files."""
+    k, n = self.offset + i, len(self.files)
+    b = k // n
+    if b not in self._perms:
+        if len(self._perms) > 4: self._perms.clear()
+        self._perms[b] = torch.randperm(n, generator=torch.Generator().manual_seed(
+            zlib.crc32(f'{self.seed}/{b}'.encode()))).tolist()
+    return self._perms[b][k % n]
 
-    def _readable(self, j):
-        "(j', array) for the first file from `j` on that decodes (unreadable ones are skipped)."
-        for d in range(len(self.files)):
-            a = self.hr_array((j + d) % len(self.files))
-            if a is not None: return (j + d) % len(self.files), a
-        raise ImageReadError(f"none of the {len(self.files)} images can be read")
+# %% ../nbs/00b_batches.ipynb #ef7dbde1
+@patch
+def _readable(self:SRDataset, j):
+    "(j', array) for the first file from `j` on that decodes (unreadable ones are skipped)."
+    for d in range(len(self.files)):
+        a = self.hr_array((j + d) % len(self.files))
+        if a is not None: return (j + d) % len(self.files), a
+    raise ImageReadError(f"none of the {len(self.files)} images can be read")
 
-    def __getitem__(self, i):
-        j, p = (self.file_index(i) if self.train else i % len(self.files)), self.p
-        if not self.train:
-            if j not in self.vcache:
-                _, a = self._readable(j)
-                y, x = (a.shape[0] - p) // 2, (a.shape[1] - p) // 2
-                self.vcache[j] = self.pair(a[y:y + p, x:x + p])
-            return self.vcache[j]
-        j, a = self._readable(j)
-        y, x, k = (torch.randint(n, ()).item() for n in (a.shape[0] - p + 1, a.shape[1] - p + 1, 8))
-        return self.pair(dihedral(a[y:y + p, x:x + p], k))
+# %% ../nbs/00b_batches.ipynb #b8094629
+@patch
+def __getitem__(self:SRDataset, i):
+    j, p = (self.file_index(i) if self.train else i % len(self.files)), self.p
+    if not self.train:
+        if j not in self.vcache:
+            _, a = self._readable(j)
+            y, x = (a.shape[0] - p) // 2, (a.shape[1] - p) // 2
+            self.vcache[j] = self.pair(a[y:y + p, x:x + p])
+        return self.vcache[j]
+    j, a = self._readable(j)
+    y, x, k = (torch.randint(n, ()).item() for n in (a.shape[0] - p + 1, a.shape[1] - p + 1, 8))
+    return self.pair(dihedral(a[y:y + p, x:x + p], k))
 
 # %% ../nbs/00b_batches.ipynb #6cd34176
 def skipped_images(dls):
@@ -115,7 +142,8 @@ def skipped_images(dls):
     or None if there were none."""
     bad = [f for ds in (dls.train_ds, dls.valid_ds) for f in getattr(ds, 'bad', {})]
     if not bad: return None
-    return f"skipped {len(bad)} image(s) that cannot be read: " + ', '.join(Path(f).name for f in bad[:10]) + (' ...' if len(bad) > 10 else '')
+    return (f"skipped {len(bad)} image(s) that cannot be read: "
+            + ', '.join(Path(f).name for f in bad[:10]) + (' ...' if len(bad) > 10 else ''))
 
 # %% ../nbs/00b_batches.ipynb #41f396a1
 def _img_size(f):
@@ -128,24 +156,29 @@ def _img_size(f):
 class SRDataLoader(TfmdDL):
     """fastai `TfmdDL` of (LR, HR) batches whose `show_batch` draws LR (nearest) / bicubic / HR side
     by side."""
-    def show_batch(self, b=None, max_n=4, figsize=None, show=True, **kwargs):
-        "Draw `max_n` samples of batch `b` (default: one batch) as rows of LR / bicubic / HR."
-        import matplotlib.pyplot as plt
-        lr, hr = self.one_batch() if b is None else b
-        n = min(max_n, len(lr))
-        fig, axs = plt.subplots(n, 3, figsize=figsize or (8, 2.8 * n), squeeze=False)
-        for i in range(n):
-            l, h = tensor2img(lr[i]), tensor2img(hr[i])
-            s = h.width // l.width
-            row = [(l.resize(h.size, Image.NEAREST), f'LR {l.width}x{l.height} (nearest)'), (bicubic_up(l, s), f'bicubic x{s}'), (h, f'HR {h.width}x{h.height}')]
-            for ax, (im, title) in zip(axs[i], row):
-                ax.imshow(im); ax.set_title(title, fontsize=9); ax.set_axis_off()
-        plt.tight_layout()
-        if show: plt.show()
-        return fig
+
+# %% ../nbs/00b_batches.ipynb #ba816886
+@patch
+def show_batch(self:SRDataLoader, b=None, max_n=4, figsize=None, show=True, **kwargs):
+    "Draw `max_n` samples of batch `b` (default: one batch) as rows of LR / bicubic / HR."
+    import matplotlib.pyplot as plt
+    lr, hr = self.one_batch() if b is None else b
+    n = min(max_n, len(lr))
+    fig, axs = plt.subplots(n, 3, figsize=figsize or (8, 2.8 * n), squeeze=False)
+    for i in range(n):
+        l, h = tensor2img(lr[i]), tensor2img(hr[i])
+        s = h.width // l.width
+        row = [(l.resize(h.size, Image.NEAREST), f'LR {l.width}x{l.height} (nearest)'),
+               (bicubic_up(l, s), f'bicubic x{s}'), (h, f'HR {h.width}x{h.height}')]
+        for ax, (im, title) in zip(axs[i], row):
+            ax.imshow(im); ax.set_title(title, fontsize=9); ax.set_axis_off()
+    plt.tight_layout()
+    if show: plt.show()
+    return fig
 
 # %% ../nbs/00b_batches.ipynb #d759693f
-def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_path=None, degradation='bicubic',
+def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16,
+           valid_pct=0.1, valid_path=None, degradation='bicubic',
            mode='crop', size=384, epoch_len=None, seed=42, num_workers=0, device=None, sigma=None):
     """fastai `DataLoaders` of (LR, HR) float batches in [0,1] from folder(s) of HR images;
     `degradation` 'bicubic', 'gaussian', a callable (img, scale) -> LR, or a random degradation
@@ -154,7 +187,8 @@ def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_pa
     if not files: raise ValueError(f"no image files in {path_or_paths}")
     if valid_path is not None: train_f, valid_f = files, image_files(valid_path)
     else:
-        if len(files) < 2: raise ValueError(f"need at least 2 images to split off a validation set, found {len(files)}")
+        if len(files) < 2: raise ValueError("need at least 2 images to split off a validation set, "
+                                            f"found {len(files)}")
         shuffled = files.copy(); random.Random(seed).shuffle(shuffled)
         n_valid = min(len(files) - 1, max(1, round(valid_pct * len(files))))
         valid_f, train_f = sorted(shuffled[:n_valid]), sorted(shuffled[n_valid:])
@@ -167,15 +201,18 @@ def sr_dls(path_or_paths, patch_size=96, scale=4, bs=16, valid_pct=0.1, valid_pa
     train_ds.epoch_len = epoch_len or max(len(train_ds.files), bs)
     train_ds.seed = seed
     valid_ds = SRDataset(valid_f, train=False, degradation=valid_kind, **kw)
-    dls = DataLoaders.from_dsets(train_ds, valid_ds, bs=bs, num_workers=num_workers, device=device, dl_type=SRDataLoader)
+    dls = DataLoaders.from_dsets(train_ds, valid_ds, bs=bs, num_workers=num_workers, device=device,
+                                 dl_type=SRDataLoader)
     dls.scale, dls.patch_size = scale, train_ds.p
     return dls
 
 # %% ../nbs/00b_batches.ipynb #bde25aad
 DIV2K_URL = 'https://data.vision.ee.ethz.ch/cvl/DIV2K/'
 
-def download_div2k(dest=None, splits=('train', 'valid'), base_url=DIV2K_URL, keep_zip=False, timeout=30):
+def download_div2k(dest=None, splits=('train', 'valid'), base_url=DIV2K_URL, keep_zip=False,
+                   timeout=30):
     """Download and unzip DIV2K HR `splits` into `dest` (default $SRGAN_NB_DATA or
     ~/.cache/srgan_nb); needs internet."""
-    return [download_dataset(f'DIV2K_{s}_HR', dest, url=f'{base_url}DIV2K_{s}_HR.zip', timeout=timeout, keep_archive=keep_zip)
+    return [download_dataset(f'DIV2K_{s}_HR', dest, url=f'{base_url}DIV2K_{s}_HR.zip',
+                             timeout=timeout, keep_archive=keep_zip)
             for s in splits]

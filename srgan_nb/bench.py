@@ -57,14 +57,18 @@ def conv_limit(net, precision='bf16', device='cpu', side=256, n=3):
     (FlopCounterMode), and their quotient in output MP/s."""
     from torch.utils.flop_counter import FlopCounterMode
     dev = pick_device(device)
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1).to(dev).eval().to(memory_format=torch.channels_last)
-    x = channels_last(torch.rand(1, 64, side, side, generator=torch.Generator().manual_seed(0)).to(dev))
+    conv = (torch.nn.Conv2d(64, 64, 3, padding=1).to(dev).eval()
+            .to(memory_format=torch.channels_last))
+    x = channels_last(torch.rand(1, 64, side, side,
+                                 generator=torch.Generator().manual_seed(0)).to(dev))
     t = _best({'conv': _bare(conv, x, precision, dev)}, n)['conv']
     tflops = 2 * 64 * 64 * 9 * side * side / t / 1e12
     s, probe = probe_generator(net)[0], 32
-    with FlopCounterMode(display=False) as fc, torch.inference_mode(), eval_mode(net): net(torch.rand(1, 3, probe, probe, device=dev))
+    with FlopCounterMode(display=False) as fc, torch.inference_mode(), eval_mode(net):
+        net(torch.rand(1, 3, probe, probe, device=dev))
     gflop_mp = fc.get_total_flops() / (probe * s) ** 2 * 1e6 / 1e9
-    return dict(precision=precision, conv_tflops=tflops, gflop_per_mp=gflop_mp, limit_mps=tflops * 1e3 / gflop_mp)
+    return dict(precision=precision, conv_tflops=tflops, gflop_per_mp=gflop_mp,
+                limit_mps=tflops * 1e3 / gflop_mp)
 
 # %% ../nbs/11a_bench.ipynb #1ad7bf2a
 # bf16 rows are left out where the probe measures bf16 at under half of float32's speed
@@ -84,16 +88,19 @@ def _engines(net, low_ok, openvino):
             if low_ok:
                 ob = load_openvino(f, 'bf16')
                 if ob.engine_precision == 'bf16': fns['OpenVINO bf16'] = ob
-        except ImportError: notes.append('OpenVINO rows left out: the openvino package is not installed')
+        except ImportError:
+            notes.append('OpenVINO rows left out: the openvino package is not installed')
     return fns, notes
 
-def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=True, compile=False, lows=None):
+def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=True,
+                  compile=False, lows=None):
     """Output MP/s of the bare forward (PyTorch in each precision; onnxruntime, OpenVINO,
     `torch.compile`) and of `upscale()` through each, on one `size`x`size` image; ratios to the
     best bare PyTorch forward and to `conv_limit`."""
     net = _bench_model(model, device)
     dev = module_device(net)
-    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size, size, 3), dtype=np.uint8))
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 256, (size, size, 3),
+                                                            dtype=np.uint8))
     x = img2tensor(img)[None].to(dev)                       # dense NCHW
     # dense NHWC: a fresh copy with a true batch stride
     xc = channels_last(x)
@@ -103,8 +110,10 @@ def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=T
         else:
             sp = bf16_speedup(dev)
             lows = ['bf16'] if sp >= BF16_MIN_BENCH else []
-            if not lows: notes.append(f"bf16 rows left out: the probe of notebook 02a measures bf16 at {sp:.2f}x float32's speed on this CPU")
-    fns = {'bare fp32 NCHW': _bare(net, x, 'fp32', dev), 'bare fp32 channels_last': _bare(net, xc, 'fp32', dev)}
+            if not lows: notes.append("bf16 rows left out: the probe of notebook 02a measures bf16 "
+                                      f"at {sp:.2f}x float32's speed on this CPU")
+    fns = {'bare fp32 NCHW': _bare(net, x, 'fp32', dev),
+           'bare fp32 channels_last': _bare(net, xc, 'fp32', dev)}
     fns.update({f'bare {p} channels_last': _bare(net, xc, p, dev) for p in lows})
     auto = resolve_precision('auto', dev)
     ups = ['fp32'] + lows + ([] if auto in ['fp32'] + lows else [auto])
@@ -116,7 +125,8 @@ def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=T
         t0 = time.perf_counter()
         cn = torch.compile(net)
         with torch.inference_mode(), eval_mode(net): cn(xc)
-        notes.append(f"torch.compile (inductor) took {time.perf_counter() - t0:.0f} s to compile for this one input shape; "
+        notes.append(f"torch.compile (inductor) took {time.perf_counter() - t0:.0f} s to compile "
+                     "for this one input shape; "
                      "each new window shape compiles again, so upscale() does not use it")
         fns['bare torch.compile fp32 channels_last'] = _bare(cn, xc, 'fp32', dev)
     if onnx and dev.type == 'cpu':
@@ -129,16 +139,21 @@ def bench_upscale(size=512, model=None, device='cpu', n=3, onnx=True, openvino=T
     ts = _best(fns, n)
     s = probe_generator(net)[0]
     mp = (size * s) ** 2 / 1e6
-    torch_bare = [k for k in ts if k.startswith('bare') and k.endswith(('NCHW', 'channels_last')) and 'compile' not in k]
+    torch_bare = [k for k in ts if k.startswith('bare') and k.endswith(('NCHW', 'channels_last'))
+                  and 'compile' not in k]
     best = max(mp / ts[k] for k in torch_bare)
     lim = conv_limit(net, auto, dev)
-    rows = [dict(path=k, seconds=t, mps=mp / t, ratio=mp / t / best, of_limit=mp / t / lim['limit_mps']) for k, t in ts.items()]
+    rows = [dict(path=k, seconds=t, mps=mp / t, ratio=mp / t / best,
+                 of_limit=mp / t / lim['limit_mps']) for k, t in ts.items()]
     if auto in ups: rows.insert([r['path'] for r in rows].index(f'upscale() {auto}') + 1,
-                                dict(next(r for r in rows if r['path'] == f'upscale() {auto}'), path=f'upscale() auto (= {auto})'))
-    return dict(size=size, out_size=size * s, best_bare_mps=best, auto=auto, rows=rows, device=str(dev), limit=lim, notes=notes)
+                                dict(next(r for r in rows if r['path'] == f'upscale() {auto}'),
+                                     path=f'upscale() auto (= {auto})'))
+    return dict(size=size, out_size=size * s, best_bare_mps=best, auto=auto, rows=rows,
+                device=str(dev), limit=lim, notes=notes)
 
 # %% ../nbs/11a_bench.ipynb #e9524874
-def window_curve(sizes=(64, 128, 192, 256, 320, 384, 512), model=None, device='cpu', precision='auto', n=2):
+def window_curve(sizes=(64, 128, 192, 256, 320, 384, 512), model=None, device='cpu',
+                 precision='auto', n=2):
     """Output MP/s of the bare forward on square windows of each input side in `sizes` (best of `n`,
     after a warm-up)."""
     net = _bench_model(model, device)
@@ -146,7 +161,8 @@ def window_curve(sizes=(64, 128, 192, 256, 320, 384, 512), model=None, device='c
     p = resolve_precision(precision, dev)
     s, res = probe_generator(net)[0], []
     for size in sizes:
-        x = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(dev).contiguous(memory_format=torch.channels_last)
+        x = (torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0)).to(dev)
+             .contiguous(memory_format=torch.channels_last))
         t = _best({size: _bare(net, x, p, dev)}, n)[size]
         res.append(dict(window=size, precision=p, mps=(size * s) ** 2 / 1e6 / t))
     return res
@@ -180,9 +196,12 @@ print(json.dumps(dict(size=a['size'], out=list(out.size), seconds=dt, mps=out.wi
 def peak_rss(size=2048, tile=None, model=None, device='cpu', precision='auto', timeout=3600):
     """Peak RSS (MiB), seconds and MP/s of `upscale` on a random `size`x`size` RGB image in a fresh
     Python process (`tile=0`: untiled)."""
-    arg = json.dumps(dict(size=size, tile=tile, model=None if model is None else str(model), device=str(device), precision=precision))
-    r = subprocess.run([sys.executable, '-c', _CHILD, arg], capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0: raise RuntimeError(f"peak_rss child failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+    arg = json.dumps(dict(size=size, tile=tile, model=None if model is None else str(model),
+                          device=str(device), precision=precision))
+    r = subprocess.run([sys.executable, '-c', _CHILD, arg], capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError(f"peak_rss child failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 # %% ../nbs/11a_bench.ipynb #a851a2f3
@@ -190,29 +209,39 @@ def format_bench(b, big=None, info=None, curve=None):
     """The benchmark as a markdown table: throughput, ratio to the best bare forward, the
     large-image run and the `window_curve`."""
     info = info or cpu_info()
-    lines = [f"{info['cpu']}, {info['cores']} cores, torch {torch.__version__.split('+')[0]} with {info['threads']} threads; "
-             f"bf16 features: {', '.join(info['bf16_features']) or 'none'}; 'auto' picks {b['auto']} here",
-             '', f"| path ({b['size']}x{b['size']} -> {b['out_size']}x{b['out_size']}, {b['device']}) | output MP/s | x best bare forward | x limit |",
+    lines = [f"{info['cpu']}, {info['cores']} cores, torch {torch.__version__.split('+')[0]} with "
+             f"{info['threads']} threads; bf16 features: "
+             f"{', '.join(info['bf16_features']) or 'none'}; 'auto' picks {b['auto']} here",
+             '', f"| path ({b['size']}x{b['size']} -> {b['out_size']}x{b['out_size']}, "
+                 f"{b['device']}) | output MP/s | x best bare forward | x limit |",
              '|---|---|---|---|']
-    lines += [f"| {r['path']} | {r['mps']:.3f} | {r['ratio']:.2f} | {r['of_limit']:.2f} |" for r in b['rows']]
+    lines += [f"| {r['path']} | {r['mps']:.3f} | {r['ratio']:.2f} | {r['of_limit']:.2f} |"
+              for r in b['rows']]
     if big:
-        lines += [f"| upscale() auto, {big['size']}x{big['size']} -> {big['out'][0]}x{big['out'][1]}, fresh process | {big['mps']:.3f} | "
-                  f"{big['mps'] / b['best_bare_mps']:.2f} | {big['mps'] / b['limit']['limit_mps']:.2f} |", '',
-                  f"peak RSS of that run: {big['peak_mib']:.0f} MiB (after imports and loading the model: {big['base_mib']:.0f} MiB), "
-                  f"{big['seconds']:.1f} s"]
+        lines += [f"| upscale() auto, {big['size']}x{big['size']} -> "
+                  f"{big['out'][0]}x{big['out'][1]}, fresh process | {big['mps']:.3f} | "
+                  f"{big['mps'] / b['best_bare_mps']:.2f} | "
+                  f"{big['mps'] / b['limit']['limit_mps']:.2f} |", '',
+                  f"peak RSS of that run: {big['peak_mib']:.0f} MiB (after imports and loading the "
+                  f"model: {big['base_mib']:.0f} MiB), {big['seconds']:.1f} s"]
     lines += [''] + [f"- {s}" for s in b.get('notes', [])] if b.get('notes') else []
     lim = b.get('limit')
-    if lim: lines += ['', f"limit: a 64->64 3x3 convolution runs at {lim['conv_tflops']:.2f} TFLOP/s in {lim['precision']} here and the network "
-                        f"costs {lim['gflop_per_mp']:.0f} GFLOP per output megapixel: at most {lim['limit_mps']:.2f} MP/s if every layer ran as fast"]
+    if lim: lines += ['', f"limit: a 64->64 3x3 convolution runs at {lim['conv_tflops']:.2f} "
+                          f"TFLOP/s in {lim['precision']} here and the network costs "
+                          f"{lim['gflop_per_mp']:.0f} GFLOP per output megapixel: at most "
+                          f"{lim['limit_mps']:.2f} MP/s if every layer ran as fast"]
     if curve:
-        lines += ['', f"| window side (input px, bare forward, {curve[0]['precision']}) | " + ' | '.join(str(r['window']) for r in curve) + ' |',
-                  '|---|' + '---|' * len(curve), '| output MP/s | ' + ' | '.join(f"{r['mps']:.3f}" for r in curve) + ' |']
+        lines += ['', f"| window side (input px, bare forward, {curve[0]['precision']}) | "
+                  + ' | '.join(str(r['window']) for r in curve) + ' |',
+                  '|---|' + '---|' * len(curve),
+                  '| output MP/s | ' + ' | '.join(f"{r['mps']:.3f}" for r in curve) + ' |']
     return '\n'.join(lines)
 
 # %% ../nbs/11a_bench.ipynb #4322fa30
 def bench_command(args):
     "Run `srgan_nb bench-upscale` for parsed `args`: print the table; returns 0."
-    b = bench_upscale(args.size, args.model, args.device, args.n, onnx=not args.no_onnx, openvino=not args.no_openvino, compile=args.compile)
+    b = bench_upscale(args.size, args.model, args.device, args.n, onnx=not args.no_onnx,
+                      openvino=not args.no_openvino, compile=args.compile)
     big = peak_rss(args.big, None, args.model, args.device) if args.big else None
     curve = window_curve(model=args.model, device=args.device) if args.windows else None
     print(format_bench(b, big, curve=curve), flush=True)
@@ -222,15 +251,23 @@ def bench_command(args):
 def add_bench_upscale_command(subparsers):
     """Add the `bench-upscale` sub-command (throughput and peak memory of `upscale`) to argparse
     `subparsers`."""
-    p = subparsers.add_parser('bench-upscale', help='upscale() against the bare forward pass in each precision and runtime (onnxruntime, OpenVINO), and its peak memory')
-    p.add_argument('--size', type=int, default=512, help='input side of the throughput runs (default 512 -> 2048)')
+    p = subparsers.add_parser('bench-upscale',
+                              help='upscale() against the bare forward pass in each precision and '
+                                   'runtime (onnxruntime, OpenVINO), and its peak memory')
+    p.add_argument('--size', type=int, default=512,
+                   help='input side of the throughput runs (default 512 -> 2048)')
     p.add_argument('--n', type=int, default=3, help='timed repetitions (the best is kept)')
-    p.add_argument('--model', default=None, help='model (default: the shipped srgan, else a random-weight B=16 SRResNet)')
+    p.add_argument('--model', default=None,
+                   help='model (default: the shipped srgan, else a random-weight B=16 SRResNet)')
     p.add_argument('--device', default='cpu')
-    p.add_argument('--big', type=int, default=2048, help='input side of the fresh-process run for speed and peak memory (0: skip)')
-    p.add_argument('--no-onnx', action='store_true', help='leave out the onnxruntime and OpenVINO rows')
+    p.add_argument('--big', type=int, default=2048,
+                   help='input side of the fresh-process run for speed and peak memory (0: skip)')
+    p.add_argument('--no-onnx', action='store_true',
+                   help='leave out the onnxruntime and OpenVINO rows')
     p.add_argument('--no-openvino', action='store_true', help='leave out the OpenVINO rows')
-    p.add_argument('--compile', action='store_true', help='add a torch.compile (inductor) row (compiling takes a minute or more on a CPU)')
-    p.add_argument('--windows', action='store_true', help='also print the bare forward\'s throughput against the window size (window_curve)')
+    p.add_argument('--compile', action='store_true', help='add a torch.compile (inductor) row '
+                   '(compiling takes a minute or more on a CPU)')
+    p.add_argument('--windows', action='store_true', help='also print the bare forward\'s '
+                   'throughput against the window size (window_curve)')
     p.set_defaults(func=bench_command)
     return p

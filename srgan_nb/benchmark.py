@@ -13,7 +13,8 @@ from functools import partial
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from PIL import Image
-from .data import load_image, modcrop, bicubic_down, bicubic_up, image_files, img2tensor, tensor2img
+from .data import (load_image, modcrop, bicubic_down, bicubic_up, image_files, img2tensor,
+                           tensor2img)
 from .metrics import psnr, ssim, detail_ratio, grid_ratio, texture_error
 from .models import SHIPPED, shipped_weights
 from .files import atomic_write
@@ -50,10 +51,12 @@ MODEL_NAMES = ('bicubic', 'nearest', *SHIPPED)
 def get_upscaler(upscaler, scale=4, device=None):
     """`(name, PIL -> PIL callable)` for a model name, a generator file, an `nn.Module` or a
     callable."""
-    if isinstance(upscaler, torch.nn.Module): return type(upscaler).__name__.lower(), model_upscaler(upscaler, device)
+    if isinstance(upscaler, torch.nn.Module):
+        return type(upscaler).__name__.lower(), model_upscaler(upscaler, device)
     if callable(upscaler): return getattr(upscaler, '__name__', type(upscaler).__name__), upscaler
     if not isinstance(upscaler, (str, Path)):
-        raise TypeError(f"upscaler: expected a name, a path, an nn.Module or a callable, got {type(upscaler).__name__}")
+        raise TypeError("upscaler: expected a name, a path, an nn.Module or a callable, got "
+                        f"{type(upscaler).__name__}")
     s = str(upscaler)
     if s == 'bicubic': return s, partial(bicubic_upscaler, scale=scale)
     if s == 'nearest': return s, partial(nearest_upscaler, scale=scale)
@@ -69,29 +72,34 @@ def get_upscaler(upscaler, scale=4, device=None):
         from srgan_nb.models import load_generator
         dev = device or ('cuda' if torch.cuda.is_available() else 'cpu')
         return p.stem, model_upscaler(load_generator(p, device=dev), dev)
-    raise ValueError(f"unknown upscaler {s!r}: use one of {', '.join(MODEL_NAMES)}, or the path of a generator .safetensors file")
+    raise ValueError(f"unknown upscaler {s!r}: use one of {', '.join(MODEL_NAMES)}, or the path of "
+                     "a generator .safetensors file")
 
 # %% ../nbs/05a_benchmark.ipynb #e1a39241
 def _is_gray(path):
     "True if the image file stores one channel (L, LA, 1, I, I;16, F)."
-    with Image.open(path) as im: return im.mode in ('L', 'LA', '1', 'I', 'I;16', 'I;16B', 'I;16L', 'F')
+    with Image.open(path) as im:
+        return im.mode in ('L', 'LA', '1', 'I', 'I;16', 'I;16B', 'I;16L', 'F')
 
 QUALITY_COLUMNS = ('psnr', 'ssim', 'detail', 'grid2', 'grid4', 'texture')
 
-def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None, extra=None, degradation=None, seed=0):
+def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None, extra=None,
+             degradation=None, seed=0):
     """PSNR/SSIM (Y, border = `scale`), detail ratio, grid ratios at periods 2 and 4, texture error
     (notebook 05), seconds and `extra` columns ({name: f(sr, hr, lr)}) of `upscaler` per image of
     each folder, with a mean row per set; `degradation`: a fault (of `FAULT_KINDS`) on the LR,
     then a `blocks` column (JPEG blockiness)."""
     name, up = get_upscaler(upscaler, scale, device)
-    folders = [folder_or_folders] if isinstance(folder_or_folders, (str, Path)) else list(folder_or_folders)
+    folders = ([folder_or_folders] if isinstance(folder_or_folders, (str, Path))
+               else list(folder_or_folders))
     if not folders: raise ValueError("evaluate: no folder given")
     crop = scale if crop_border is None else crop_border
     # real-photo faults (JPEG, noise, blur) on the LR input
     if degradation is not None:
         from srgan_nb.metrics import blockiness
         kind = re.match(r'[a-z]*', str(degradation))[0]                 # 'jpeg50' is of kind 'jpeg'
-        if kind not in FAULT_KINDS: raise ValueError(f"unknown fault {degradation!r}: its kind is none of {list(FAULT_KINDS)}")
+        if kind not in FAULT_KINDS: raise ValueError(f"unknown fault {degradation!r}: its kind is "
+                                                     f"none of {list(FAULT_KINDS)}")
         fault = FAULT_KINDS[kind]
         # a bad level fails before any image
         fault(Image.new('RGB', (8 * scale, 8 * scale)), name=degradation, scale=scale)
@@ -102,7 +110,8 @@ def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None
     for folder in map(Path, folders):
         if not folder.is_dir(): raise FileNotFoundError(f"{folder}: no such folder")
         files = image_files(folder)
-        if not files: raise ValueError(f"{folder}: no images (png, jpg, jpeg, bmp, webp, tif, tiff) in this folder")
+        if not files: raise ValueError(f"{folder}: no images (png, jpg, jpeg, bmp, webp, tif, "
+                                       "tiff) in this folder")
         set_rows = []
         for f in files:
             where = f"{folder.name}/{f.relative_to(folder)}"
@@ -112,20 +121,26 @@ def evaluate(upscaler, folder_or_folders, scale=4, crop_border=None, device=None
             sr = up(lr)
             dt = time.perf_counter() - t0
             if not isinstance(sr, Image.Image):
-                raise TypeError(f"{where}: the upscaler returned a {type(sr).__name__}, not a PIL image")
+                raise TypeError(f"{where}: the upscaler returned a {type(sr).__name__}, not a PIL "
+                                "image")
             if sr.size != hr.size:
-                raise ValueError(f"{where}: SR is {sr.width}x{sr.height} but HR is {hr.width}x{hr.height} "
+                raise ValueError(f"{where}: SR is {sr.width}x{sr.height} but HR is "
+                                 f"{hr.width}x{hr.height} "
                                  f"(LR {lr.width}x{lr.height}, scale {scale})")
             more = {k: float(fn(sr, hr, lr)) for k, fn in (extra or {}).items()}
             sr, hr = (sr.convert('L'), hr.convert('L')) if _is_gray(f) else (sr.convert('RGB'), hr)
             try:
-                q = dict(psnr=psnr(sr, hr, crop), ssim=ssim(sr, hr, crop), detail=detail_ratio(sr, hr, crop),
-                         grid2=grid_ratio(sr, hr, 2, crop), grid4=grid_ratio(sr, hr, 4, crop), texture=texture_error(sr, hr, border=crop))
+                q = dict(psnr=psnr(sr, hr, crop),
+                         ssim=ssim(sr, hr, crop), detail=detail_ratio(sr, hr, crop),
+                         grid2=grid_ratio(sr, hr, 2, crop), grid4=grid_ratio(sr, hr, 4, crop),
+                         texture=texture_error(sr, hr, border=crop))
             except ValueError as e: raise ValueError(f"{where}: {e}") from e
-            set_rows.append(dict(set=folder.name, image=str(f.relative_to(folder)), model=name, **q, seconds=dt, **more))
+            set_rows.append(dict(set=folder.name, image=str(f.relative_to(folder)), model=name, **q,
+                                 seconds=dt, **more))
         m = pd.DataFrame(set_rows)[[*QUALITY_COLUMNS, 'seconds', *(extra or {})]].mean()
         rows += set_rows + [dict(set=folder.name, image='mean', model=name, **m.to_dict())]
-    return pd.DataFrame(rows, columns=['set', 'image', 'model', *QUALITY_COLUMNS, 'seconds', *(extra or {})])
+    return pd.DataFrame(rows, columns=['set', 'image', 'model', *QUALITY_COLUMNS, 'seconds',
+                                       *(extra or {})])
 
 # %% ../nbs/05a_benchmark.ipynb #203309a6
 PAPER_TABLE2 = {  # PSNR (dB) on Y, x4, Ledig et al. 2017, Table 2 ('srgan' there is SRGAN-VGG54)
@@ -136,8 +151,8 @@ PAPER_TABLE2 = {  # PSNR (dB) on Y, x4, Ledig et al. 2017, Table 2 ('srgan' ther
 PAPER_TABLE1 = {  # PSNR (dB) on Y, x4, Set5, Table 1: the content losses compared
     'Set5': {'srresnet-mse': 32.05, 'srgan-mse': 30.64, 'srgan-vgg22': 29.84, 'srgan-vgg54': 29.40},
 }
-PAPER_ROWS = {'bicubic': ('bicubic', 'T2'), 'srresnet': ('srresnet-mse', 'T2'), 'srgan-mse': ('srgan-mse', 'T1'),
-              'srgan-vgg54': ('srgan-vgg54', 'T2')}
+PAPER_ROWS = {'bicubic': ('bicubic', 'T2'), 'srresnet': ('srresnet-mse', 'T2'),
+              'srgan-mse': ('srgan-mse', 'T1'), 'srgan-vgg54': ('srgan-vgg54', 'T2')}
 # the shipped SRGAN has the MSE content loss: Table 1's SRGAN-MSE
 OURS_AS = {'srresnet': 'srresnet', 'srgan': 'srgan-mse'}
 _SET_ALIASES = {'set5': 'Set5', 'set14': 'Set14', 'bsd100': 'BSD100', 'b100': 'BSD100'}
@@ -151,27 +166,33 @@ def _paper_psnr(s, row):
 def paper_table(results):
     """Our mean PSNR/SSIM per (set, model) beside the paper's PSNR for the same kind of model (Table
     2; SRGAN-MSE from Table 1); missing ones as NaN."""
-    df = pd.concat(list(results), ignore_index=True) if isinstance(results, (list, tuple)) else results
+    df = (pd.concat(list(results), ignore_index=True) if isinstance(results, (list, tuple))
+          else results)
     means = df[df.image == 'mean'].copy()
     means['set'] = [_SET_ALIASES.get(s.lower(), s) for s in means.set]
     ours = {(r.set, OURS_AS.get(r.model, r.model)): r for r in means.itertuples()}
     sets = list(PAPER_TABLE2) + [s for s in dict.fromkeys(means.set) if s not in PAPER_TABLE2]
     rows = []
     for s in sets:
-        names = [k for k in PAPER_ROWS if s in PAPER_TABLE2 and (k != 'srgan-mse' or s in PAPER_TABLE1)]
+        names = [k for k in PAPER_ROWS
+                 if s in PAPER_TABLE2 and (k != 'srgan-mse' or s in PAPER_TABLE1)]
         names += [m for (ss, m) in ours if ss == s and m not in names]
         for m in names:
             r, p = ours.get((s, m)), _paper_psnr(s, m)
             o = r.psnr if r is not None else np.nan
-            rows.append(dict(set=s, model=m, table=PAPER_ROWS.get(m, (None, ''))[1] if not np.isnan(p) else '', paper_psnr=p,
-                             our_psnr=o, diff=o - p, our_ssim=r.ssim if r is not None else np.nan))
-    return pd.DataFrame(rows, columns=['set', 'model', 'table', 'paper_psnr', 'our_psnr', 'diff', 'our_ssim'])
+            rows.append(dict(set=s, model=m,
+                             table=PAPER_ROWS.get(m, (None, ''))[1] if not np.isnan(p) else '',
+                             paper_psnr=p, our_psnr=o, diff=o - p,
+                             our_ssim=r.ssim if r is not None else np.nan))
+    return pd.DataFrame(rows, columns=['set', 'model', 'table', 'paper_psnr', 'our_psnr', 'diff',
+                                       'our_ssim'])
 
 # %% ../nbs/05a_benchmark.ipynb #5610445e
 def print_paper_table(results):
     "Print `paper_table(results)` with missing values shown as 'missing'."
     t = paper_table(results)
-    fmt = {'paper_psnr': '{:.2f}'.format, 'our_psnr': '{:.2f}'.format, 'diff': '{:+.2f}'.format, 'our_ssim': '{:.4f}'.format}
+    fmt = {'paper_psnr': '{:.2f}'.format, 'our_psnr': '{:.2f}'.format, 'diff': '{:+.2f}'.format,
+           'our_ssim': '{:.4f}'.format}
     print(t.to_string(index=False, na_rep='missing', formatters=fmt))
 
 # %% ../nbs/05a_benchmark.ipynb #1c1bf1a9
@@ -190,11 +211,14 @@ def compare_figure(img, upscalers, box=None, scale=4, size=3.):
     panels = []
     for label, u in upscalers.items():
         sr = get_upscaler(u, scale)[1](lr)
-        if sr.size != hr.size: raise ValueError(f"{label}: SR is {sr.width}x{sr.height} but HR is {hr.width}x{hr.height}")
+        if sr.size != hr.size: raise ValueError(f"{label}: SR is {sr.width}x{sr.height} but HR is "
+                                                f"{hr.width}x{hr.height}")
         panels.append((label, sr, f"{psnr(sr, hr, scale):.2f} dB / {ssim(sr, hr, scale):.4f}\n"
-                                  f"grid {grid_ratio(sr, hr, 4, scale):.2f}x / texture err {texture_error(sr, hr, border=scale):.1f} dB"))
+                                  f"grid {grid_ratio(sr, hr, 4, scale):.2f}x / texture err "
+                                  f"{texture_error(sr, hr, border=scale):.1f} dB"))
     panels.append(('HR (original)', hr, 'PSNR ∞ / SSIM 1\ngrid 1x / texture err 0 dB'))
-    fig, axs = plt.subplots(1, len(panels), figsize=(size * len(panels), size * 1.15), squeeze=False)
+    fig, axs = plt.subplots(1, len(panels), figsize=(size * len(panels), size * 1.15),
+                            squeeze=False)
     for ax, (label, im, note) in zip(axs[0], panels):
         ax.imshow(np.asarray(im.crop(box)), interpolation='nearest')
         ax.set_title(label); ax.set_xlabel(note); ax.set_xticks([]); ax.set_yticks([])
@@ -213,7 +237,8 @@ def write_csv(df, path):
 def format_results(df):
     """The `evaluate` table as text: PSNR with 2 decimals, SSIM with 4, detail ratio with 3, seconds
     with 3."""
-    fmt = {'psnr': '{:.2f}'.format, 'ssim': '{:.4f}'.format, 'detail': '{:.3f}'.format, 'seconds': '{:.3f}'.format}
+    fmt = {'psnr': '{:.2f}'.format, 'ssim': '{:.4f}'.format, 'detail': '{:.3f}'.format,
+           'seconds': '{:.3f}'.format}
     return df.to_string(index=False, formatters=fmt)
 
 # %% ../nbs/05a_benchmark.ipynb #3029eb2e
@@ -221,7 +246,8 @@ def evaluate_command(args):
     """Run `srgan_nb evaluate` from parsed arguments: print the table, write the CSV if asked;
     return the exit code."""
     try:
-        df = evaluate(args.model, args.dirs, scale=args.scale, degradation=args.degradation, seed=args.seed)
+        df = evaluate(args.model, args.dirs, scale=args.scale, degradation=args.degradation,
+                      seed=args.seed)
         print(format_results(df))
         if args.csv: print(f"wrote {write_csv(df, args.csv)}")
     except (OSError, ValueError, TypeError, ImportError) as e:
@@ -234,27 +260,38 @@ def add_evaluate_command(subparsers):
     """Add the `evaluate` sub-command (PSNR/SSIM in the paper's protocol on image folders) to
     `subparsers`."""
     p = subparsers.add_parser(
-        'evaluate', help='PSNR/SSIM of an upscaler on folders of HR images, in the SRGAN paper protocol',
-        description='Benchmark an upscaler like Table 2 of the SRGAN paper: each HR image is cropped to a\n'
-                    'multiple of the scale, downsampled with antialiased bicubic, upscaled by the model, and\n'
-                    'scored with PSNR and SSIM on the Y channel (ITU-R BT.601) with a border of SCALE pixels\n'
+        'evaluate',
+        help='PSNR/SSIM of an upscaler on folders of HR images, in the SRGAN paper protocol',
+        description='Benchmark an upscaler like Table 2 of the SRGAN paper: each HR image '
+                    'is cropped to a\n'
+                    'multiple of the scale, downsampled with antialiased bicubic, upscaled by '
+                    'the model, and\n'
+                    'scored with PSNR and SSIM on the Y channel (ITU-R BT.601) with a border '
+                    'of SCALE pixels\n'
                     'removed. Prints one row per image and the mean of each folder (set).',
-        epilog='examples (DATA is a folder holding Set5 and Set14, OUT the --out folder of `srgan_nb train`):\n'
+        epilog='examples (DATA is a folder holding Set5 and Set14, OUT the --out folder of '
+               '`srgan_nb train`):\n'
                '  srgan_nb evaluate DATA/Set5\n'
                '  srgan_nb evaluate DATA/Set5 DATA/Set14 --model srgan --csv srgan.csv\n'
                '  srgan_nb evaluate DATA/Set5 --model OUT/srresnet.safetensors\n'
                '  srgan_nb evaluate DATA/Set5 --model real-srresnet --degradation jpeg50',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('dirs', nargs='+', metavar='DIR', help='folder(s) of HR images; each folder is one set (e.g. Set5)')
+    p.add_argument('dirs', nargs='+', metavar='DIR',
+                   help='folder(s) of HR images; each folder is one set (e.g. Set5)')
     p.add_argument('--model', default='bicubic', metavar='MODEL',
-                   help="bicubic | nearest | srresnet | srgan | real-srresnet | real-srgan (shipped weights) | PATH to a generator .safetensors "
+                   help="bicubic | nearest | srresnet | srgan | real-srresnet | real-srgan "
+                        "(shipped weights) | PATH to a generator .safetensors "
                         "file written by save_generator (default: bicubic)")
-    p.add_argument('--scale', type=int, default=4, help='upscaling factor, also the border removed (default: 4)')
-    p.add_argument('--csv', metavar='FILE', help='also write the table (full precision) to this CSV file')
-    p.add_argument('--degradation', metavar='FAULT', help="a real-photo fault on the LR after the bicubic downsample "
-                   "(notebook 12): clean, jpeg90, jpeg75, jpeg50 (any jpegQ), noise5, noise10 (std in grey levels), blur "
-                   "(before the downsample, std 1.5 HR px), mix (blur + noise 5 + JPEG 70), real (a seeded draw of the "
+    p.add_argument('--scale', type=int, default=4,
+                   help='upscaling factor, also the border removed (default: 4)')
+    p.add_argument('--csv', metavar='FILE',
+                   help='also write the table (full precision) to this CSV file')
+    p.add_argument('--degradation', metavar='FAULT', help="a real-photo fault on the LR after the "
+                   "bicubic downsample (notebook 12): clean, jpeg90, jpeg75, jpeg50 (any jpegQ), "
+                   "noise5, noise10 (std in grey levels), blur (before the downsample, std 1.5 HR "
+                   "px), mix (blur + noise 5 + JPEG 70), real (a seeded draw of the "
                    "training mix); adds a 'blocks' column (JPEG blockiness of the output)")
-    p.add_argument('--seed', type=int, default=0, help='seed of the random faults (noise, real; default: 0)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the random faults (noise, real; default: 0)')
     p.set_defaults(func=evaluate_command)
     return p

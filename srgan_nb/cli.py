@@ -7,8 +7,12 @@ __all__ = ['COMMANDS', 'COMMAND_MODULES', 'HELP', 'NEEDS', 'build_parser', 'over
            'import_cycles']
 
 # %% ../nbs/11_cli.ipynb #a616c993
-import argparse, importlib, importlib.util, sys
+import argparse, importlib, importlib.util, sys, warnings
 from . import __version__
+
+# fastai (the training commands) scripts a layer with `torch.jit.script` at import, which torch 2.14 warns
+# about on every command; the warning is about fastai's code, not the user's: silence exactly that one
+warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated', category=FutureWarning)
 
 # %% ../nbs/11_cli.ipynb #92c7d429
 COMMANDS = [  # (module, function adding its sub-commands), in the order `--help` lists them
@@ -19,20 +23,24 @@ COMMANDS = [  # (module, function adding its sub-commands), in the order `--help
     ('srgan_nb.learner', 'add_bench_command'),
     ('srgan_nb.bench', 'add_bench_upscale_command'),
 ]
-COMMAND_MODULES = {'upscale': 'srgan_nb.upscale_cli', 'export': 'srgan_nb.export', 'evaluate': 'srgan_nb.benchmark',
-                   'train': 'srgan_nb.train', 'bench-train': 'srgan_nb.learner', 'bench-upscale': 'srgan_nb.bench'}
+COMMAND_MODULES = {'upscale': 'srgan_nb.upscale_cli', 'export': 'srgan_nb.export',
+                   'evaluate': 'srgan_nb.benchmark', 'train': 'srgan_nb.train',
+                   'bench-train': 'srgan_nb.learner', 'bench-upscale': 'srgan_nb.bench'}
 
 # %% ../nbs/11_cli.ipynb #d33b0796
 def _needs_extras(cmd, dep):
     """The exit code and one line for a command whose module needs a package that a light install
     lacks."""
-    print(f'srgan_nb {cmd}: needs the {dep} package, which comes with the training extras: pip install "srgan_nb[train]"', file=sys.stderr)
+    print(f'srgan_nb {cmd}: needs the {dep} package, which comes with the training extras: pip '
+          'install "srgan_nb[train]"', file=sys.stderr)
     return 2
 
+# %% ../nbs/11_cli.ipynb #ecdfb830
 def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
     "The `srgan_nb` argument parser with every sub-command of `commands` registered."
     p = argparse.ArgumentParser(prog='srgan_nb',
-        description='4x super-resolution with SRResNet/SRGAN (Ledig et al., CVPR 2017), from the srgan_nb course.')
+        description='4x super-resolution with SRResNet/SRGAN (Ledig et al., CVPR 2017), from the '
+                    'srgan_nb course.')
     p.add_argument('--version', action='version', version=f'srgan_nb {__version__}')
     sub = p.add_subparsers(dest='command', metavar='COMMAND')
     for mod_name, fn_name in commands:
@@ -43,7 +51,8 @@ def build_parser(commands=COMMANDS) -> argparse.ArgumentParser:
             if not (e.name or '').startswith('srgan_nb'):
                 cmd = next(k for k, v in COMMAND_MODULES.items() if v == mod_name)
                 dep = e.name.split('.')[0]
-                stub = sub.add_parser(cmd, help=f'(needs {dep}: pip install "srgan_nb[train]")', add_help=False)
+                stub = sub.add_parser(cmd, help=f'(needs {dep}: pip install "srgan_nb[train]")',
+                                      add_help=False)
                 stub.add_argument('rest', nargs=argparse.REMAINDER)
                 stub.set_defaults(func=lambda args, cmd=cmd, dep=dep: _needs_extras(cmd, dep))
                 continue
@@ -59,7 +68,8 @@ HELP = {  # each command's one-line help, as its module registers it (a test kee
     'evaluate': 'PSNR/SSIM of an upscaler on folders of HR images, in the SRGAN paper protocol',
     'train': 'train SRResNet (MSE) then SRGAN on a folder of HR images',
     'bench-train': 'seconds per training step: fastai Learner vs a bare PyTorch loop',
-    'bench-upscale': 'upscale() against the bare forward pass in each precision and runtime (onnxruntime, OpenVINO), and its peak memory',
+    'bench-upscale': 'upscale() against the bare forward pass in each precision and runtime '
+                     '(onnxruntime, OpenVINO), and its peak memory',
 }
 
 # what a light install lacks for them
@@ -71,6 +81,7 @@ def _installed(name):
     if name in sys.modules: return sys.modules[name] is not None
     return importlib.util.find_spec(name) is not None
 
+# %% ../nbs/11_cli.ipynb #b5b965f8
 def overview_parser():
     """The parser `srgan_nb --help` prints: every command and its one-line help, built without
     importing the commands' modules."""
@@ -78,7 +89,8 @@ def overview_parser():
     sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
     for cmd in COMMAND_MODULES:
         dep = NEEDS.get(cmd)
-        sub.add_parser(cmd, help=HELP[cmd] if dep is None or _installed(dep) else f'(needs {dep}: pip install "srgan_nb[train]")')
+        sub.add_parser(cmd, help=HELP[cmd] if dep is None or _installed(dep)
+                       else f'(needs {dep}: pip install "srgan_nb[train]")')
     return p
 
 # %% ../nbs/11_cli.ipynb #0eb78d9c
@@ -116,10 +128,12 @@ def import_graph(package_dir=None):
             elif isinstance(node, ast.ImportFrom):
                 base = ('srgan_nb.' + (node.module or '')) if node.level else (node.module or '')
                 names = [base.rstrip('.')] + [f"{base.rstrip('.')}.{a.name}" for a in node.names]
-            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r'srgan_nb\.\w+', node.value): names = [node.value]
+            elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                  and re.fullmatch(r'srgan_nb\.\w+', node.value)): names = [node.value]
             for n in names:
                 parts = n.split('.')
-                if len(parts) >= 2 and parts[0] == 'srgan_nb' and parts[1] in mods and parts[1] != m: deps.add(parts[1])
+                if (len(parts) >= 2 and parts[0] == 'srgan_nb' and parts[1] in mods
+                    and parts[1] != m): deps.add(parts[1])
         graph[m] = deps
     return graph
 

@@ -45,7 +45,8 @@ def _bomb(path, e):
     "A clear error for PIL's DecompressionBombError `e` on `path`."
     m = re.search(r'\((\d+) pixels\)', str(e))
     n = f"{int(m.group(1)):,} pixels" if m else 'too many pixels'
-    return ImageReadError(f"{path}: {n}: refused as a possible decompression bomb (PIL's limit is {2 * Image.MAX_IMAGE_PIXELS:,} pixels)")
+    return ImageReadError(f"{path}: {n}: refused as a possible decompression bomb (PIL's limit is "
+                          f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels)")
 
 def upright(im):
     """`im` turned upright by its EXIF orientation (a copy); a broken EXIF block is ignored with a
@@ -67,15 +68,19 @@ def open_image(path, check=None):
         warnings.simplefilter('ignore', Image.DecompressionBombWarning)
         try: im = Image.open(path)
         except Image.DecompressionBombError as e: raise _bomb(path, e) from None
-        except UnidentifiedImageError: raise ImageReadError(f"{path}: not an image file PIL can read") from None
-        except Exception as e: raise ImageReadError(f"{path}: cannot open ({type(e).__name__}: {e})") from None
+        except UnidentifiedImageError:
+            raise ImageReadError(f"{path}: not an image file PIL can read") from None
+        except Exception as e:
+            raise ImageReadError(f"{path}: cannot open ({type(e).__name__}: {e})") from None
         with im:
             if check is not None: check(*im.size)
             try: im.load()
             except Image.DecompressionBombError as e: raise _bomb(path, e) from None
-            except Exception as e: raise ImageReadError(f"{path}: truncated or corrupt image data ({type(e).__name__}: {e})") from None
+            except Exception as e: raise ImageReadError(f"{path}: truncated or corrupt image data "
+                                                        f"({type(e).__name__}: {e})") from None
             if im.mode == 'F' and not np.isfinite(a := np.asarray(im)).all():
-                raise ImageReadError(f"{path}: {int((~np.isfinite(a)).sum())} NaN or infinite pixel value(s) in a float (mode F) image")
+                raise ImageReadError(f"{path}: {int((~np.isfinite(a)).sum())} NaN or infinite "
+                                     "pixel value(s) in a float (mode F) image")
             return upright(im)
 
 # %% ../nbs/00_data.ipynb #48a79523
@@ -95,7 +100,8 @@ def image_files(path_or_paths, recursive=True):
     for p in map(Path, paths):
         if not p.exists(): raise FileNotFoundError(f"{p}: no such file or folder")
         fs = [p] if p.is_file() else (p.rglob('*') if recursive else p.glob('*'))
-        res += sorted(f for f in fs if f.is_file() and f.suffix.lower() in IMAGE_EXTS and not f.name.startswith('.'))
+        res += sorted(f for f in fs if f.is_file() and f.suffix.lower() in IMAGE_EXTS
+                      and not f.name.startswith('.'))
     return list(dict.fromkeys(res))
 
 # %% ../nbs/00_data.ipynb #58215c73
@@ -108,7 +114,9 @@ def sample_image(name):
     """Path of the sample photo `name` in the repository's `data_samples/` (a clone or an editable
     install), from any working folder."""
     p = _repo_root()/'data_samples'/name
-    if not p.is_file(): raise FileNotFoundError(f"no sample image {name!r} in {p.parent} (the sample photos come with a clone of the repository)")
+    if not p.is_file():
+        raise FileNotFoundError(f"no sample image {name!r} in {p.parent} (the sample photos come "
+                                "with a clone of the repository)")
     return p
 
 # %% ../nbs/00_data.ipynb #c468544e
@@ -126,14 +134,16 @@ def img2tensor(img):
     a = np.asarray(img)
     if a.dtype != np.uint8: raise TypeError(f"img2tensor expects 8-bit images, got {a.dtype}")
     if a.ndim == 2: a = a[..., None]
-    return torch.from_numpy(np.array(a)).permute(2, 0, 1).to(torch.float32, memory_format=torch.contiguous_format).div_(255)  # dense (C,H,W)
+    return torch.from_numpy(np.array(a)).permute(2, 0, 1).to(torch.float32,
+        memory_format=torch.contiguous_format).div_(255)  # dense (C,H,W)
 
 # %% ../nbs/00_data.ipynb #726c9ed4
 def tensor2img(t):
     "Float tensor (C,H,W) or (1,C,H,W) in [0,1] -> PIL image (clamped, rounded)."
     t = t.detach()
     if t.ndim == 4:
-        if t.shape[0] != 1: raise ValueError(f"tensor2img takes one image, got a batch of {t.shape[0]}")
+        if t.shape[0] != 1:
+            raise ValueError(f"tensor2img takes one image, got a batch of {t.shape[0]}")
         t = t[0]
     a = t.float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()
     return Image.fromarray(a[..., 0] if a.shape[2] == 1 else a)
@@ -172,6 +182,7 @@ def _gauss_taps(scale, sigma):
     k = torch.exp(-x**2 / (2 * max(sigma, 1e-3)**2))
     return (k / k.sum()).float(), -j0, j1 - scale + 1
 
+# %% ../nbs/00_data.ipynb #0b4dc110
 def gaussian_down(img, scale=4, sigma=None):
     """Gaussian blur (default sigma = 0.35*scale) then downsampling by `scale`, LR pixels centred on
     their HR blocks."""
@@ -198,8 +209,9 @@ def degrade(img, scale=4, kind='bicubic', sigma=None):
 def dihedral(x, k):
     "One of the 8 flips/90-degree rotations (k=0..7) of an HxW[xC] array or PIL image."
     if isinstance(x, Image.Image):
-        ops = [None, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM, Image.Transpose.ROTATE_180,
-               Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270, Image.Transpose.ROTATE_90, Image.Transpose.TRANSVERSE]
+        ops = [None, Image.Transpose.FLIP_LEFT_RIGHT, Image.Transpose.FLIP_TOP_BOTTOM,
+               Image.Transpose.ROTATE_180, Image.Transpose.TRANSPOSE, Image.Transpose.ROTATE_270,
+               Image.Transpose.ROTATE_90, Image.Transpose.TRANSVERSE]
         return x if k == 0 else x.transpose(ops[k])
     if k & 4: x = x.swapaxes(0, 1)
     if k & 1: x = x[:, ::-1]

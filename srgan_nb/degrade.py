@@ -9,6 +9,7 @@ __all__ = ['RESIZE_MODES', 'FAULTS', 'gaussian_kernel', 'sinc_kernel', 'blur', '
 # %% ../nbs/12_real_photos.ipynb #e57f01bc
 import io, math, re, zlib
 from dataclasses import dataclass
+from fastcore.basics import patch
 import numpy as np, torch
 import torch.nn.functional as F
 from PIL import Image
@@ -18,7 +19,8 @@ from .registry import DEGRADATIONS, FAULT_KINDS
 # %% ../nbs/12_real_photos.ipynb #f8ef15d2
 def _grid(size):
     "Coordinates (x, y) of a `size`x`size` kernel, centred on 0, as float64."
-    if size < 1 or size % 2 == 0: raise ValueError(f"kernel size must be odd and positive, got {size}")
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"kernel size must be odd and positive, got {size}")
     r = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     yy, xx = torch.meshgrid(r, r, indexing='ij')
     return xx, yy
@@ -64,7 +66,8 @@ RESIZE_MODES = ('area', 'bilinear', 'bicubic')
 def resize(x, size, mode='bicubic'):
     """Images `x` (N,C,H,W) resized to `size` (h, w) by `mode` ('area', 'bilinear', 'bicubic';
     antialiased when shrinking)."""
-    if mode not in RESIZE_MODES: raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
+    if mode not in RESIZE_MODES:
+        raise ValueError(f"resize mode must be one of {RESIZE_MODES}, got {mode!r}")
     if mode == 'area': return F.interpolate(x, size=size, mode='area')
     return F.interpolate(x, size=size, mode=mode, align_corners=False, antialias=True).clamp(0, 1)
 
@@ -86,7 +89,8 @@ def poisson_noise(x, scale=1., gray=False, generator=None):
     n = x.shape[0]
     s = torch.as_tensor(scale, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
     g = torch.as_tensor(gray).reshape(-1, 1, 1, 1).expand(n, 1, 1, 1)
-    y = (x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True) if x.shape[1] == 3 else x.mean(1, keepdim=True)
+    y = ((x * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+         if x.shape[1] == 3 else x.mean(1, keepdim=True))
     src = torch.where(g, y.expand_as(x), x).clamp(0, 1)     # photon counts are never negative
     z = torch.poisson(src * 255, generator=generator) / 255 - src
     z = torch.where(g, z[:, :1].expand_as(x), z)
@@ -99,7 +103,8 @@ def jpeg(x, quality):
     q = torch.as_tensor(quality).reshape(-1).expand(x.shape[0])
     out = []
     for t, qi in zip(x, q):
-        if not 1 <= int(qi) <= 100: raise ValueError(f"JPEG quality must be in 1..100, got {int(qi)}")
+        if not 1 <= int(qi) <= 100:
+            raise ValueError(f"JPEG quality must be in 1..100, got {int(qi)}")
         buf = io.BytesIO()
         tensor2img(t.float().cpu()).save(buf, format='JPEG', quality=int(qi))
         buf.seek(0)
@@ -115,6 +120,8 @@ def _p(g, p):
     "True with probability `p` (a draw from generator `g`)."
     return torch.rand((), generator=g).item() < p
 
+
+# %% ../nbs/12_real_photos.ipynb #fbec96ac
 @DEGRADATIONS.register('real')
 @dataclass(frozen=True)
 class RealDegradation:
@@ -148,62 +155,89 @@ class RealDegradation:
     noise_sigma2: tuple = (1., 6.)
     quality2: tuple = (50, 95)
 
-    def _kernel(self, g, sigma):
-        "One random blur kernel: (name, kernel)."
-        size, r = self.kernel_size, torch.rand((), generator=g).item()
-        if r < self.p_sinc: return 'sinc', sinc_kernel(size, _u(g, math.pi / 3, math.pi))
-        s1 = _u(g, *sigma)
-        s2, th = (_u(g, *sigma), _u(g, 0, math.pi)) if _p(g, self.p_aniso) else (s1, 0.)
-        if r < self.p_sinc + self.p_plateau: return 'plateau', gaussian_kernel(size, s1, s2, th, _u(g, *self.beta), plateau=True)
-        if r < self.p_sinc + self.p_plateau + self.p_generalized: return 'generalized', gaussian_kernel(size, s1, s2, th, _u(g, *self.beta))
-        return ('anisotropic' if s2 != s1 else 'isotropic'), gaussian_kernel(size, s1, s2, th)
 
-    def _noise(self, g, sigma):
-        gray = _p(g, self.p_gray)
-        if _p(g, self.p_poisson): return ('poisson', dict(scale=_u(g, *self.poisson_scale), gray=gray))
-        return ('gaussian', dict(sigma=_u(g, *sigma) / 255, gray=gray))
+# %% ../nbs/12_real_photos.ipynb #be91ac0f
+@patch
+def _kernel(self:RealDegradation, g, sigma):
+    "One random blur kernel: (name, kernel)."
+    size, r = self.kernel_size, torch.rand((), generator=g).item()
+    if r < self.p_sinc: return 'sinc', sinc_kernel(size, _u(g, math.pi / 3, math.pi))
+    s1 = _u(g, *sigma)
+    s2, th = (_u(g, *sigma), _u(g, 0, math.pi)) if _p(g, self.p_aniso) else (s1, 0.)
+    if r < self.p_sinc + self.p_plateau:
+        return 'plateau', gaussian_kernel(size, s1, s2, th, _u(g, *self.beta), plateau=True)
+    if r < self.p_sinc + self.p_plateau + self.p_generalized:
+        return 'generalized', gaussian_kernel(size, s1, s2, th, _u(g, *self.beta))
+    return ('anisotropic' if s2 != s1 else 'isotropic'), gaussian_kernel(size, s1, s2, th)
 
-    def draw(self, h, w, generator=None):
-        """The steps (name, settings) that take one `h`x`w` HR crop to its LR: a list that `apply`
-        runs."""
-        g = generator
-        lh, lw = h // self.scale, w // self.scale
-        if _p(g, self.p_clean): return [('bicubic', dict(size=(lh, lw)))]
-        if _p(g, self.p_jpeg_only):
-            return [('bicubic', dict(size=(lh, lw))), ('jpeg', dict(quality=int(_u(g, self.quality[0], self.quality[1] + 1))))]
-        steps = []
-        if _p(g, self.p_blur):
-            name, k = self._kernel(g, self.sigma)
-            steps.append(('blur', dict(kind=name, kernel=k)))
-        if _p(g, self.p_resize):
-            f = _u(g, *self.resize_range)
-            steps.append(('resize', dict(size=(max(4, round(lh * f)), max(4, round(lw * f))), mode=RESIZE_MODES[int(_u(g, 0, 3))])))
-        steps.append(('resize', dict(size=(lh, lw), mode=RESIZE_MODES[int(_u(g, 0, 3))])))
-        if _p(g, self.p_noise): steps.append(self._noise(g, self.noise_sigma))
-        if _p(g, self.p_jpeg): steps.append(('jpeg', dict(quality=int(_u(g, self.quality[0], self.quality[1] + 1)))))
-        if _p(g, self.p_second):
-            steps.append(('second pass', {}))
-            steps.append(('blur', dict(kind='isotropic', kernel=gaussian_kernel(7, _u(g, *self.sigma2)))))
-            steps.append(self._noise(g, self.noise_sigma2))
-            steps.append(('jpeg', dict(quality=int(_u(g, self.quality2[0], self.quality2[1] + 1)))))
-        return steps
 
-    def __call__(self, hr, generator=None):
-        """LR batch (N,3,H/s,W/s) of HR batch `hr` (N,3,H,W) in [0,1], each image its own random
-        draw from `generator`."""
-        if hr.dim() != 4 or hr.shape[-1] % self.scale or hr.shape[-2] % self.scale:
-            raise ValueError(f"RealDegradation: expected (N,C,H,W) with H, W multiples of {self.scale}, got {tuple(hr.shape)}")
-        return torch.cat([apply_steps(x[None], self.draw(*hr.shape[-2:], generator), generator) for x in hr])
+# %% ../nbs/12_real_photos.ipynb #1ea7d77d
+@patch
+def _noise(self:RealDegradation, g, sigma):
+    gray = _p(g, self.p_gray)
+    if _p(g, self.p_poisson):
+        return ('poisson', dict(scale=_u(g, *self.poisson_scale), gray=gray))
+    return ('gaussian', dict(sigma=_u(g, *sigma) / 255, gray=gray))
 
-    def images(self, seed=None):
-        """A callable (PIL image, scale) -> PIL LR for `SRDataset`: torch's global RNG (training),
-        or with `seed` the same draw for the same image every time (validation)."""
-        def f(img, scale):
-            if scale != self.scale: raise ValueError(f"this degradation is for scale {self.scale}, not {scale}")
-            x = img2tensor(modcrop(img.convert('RGB'), scale))[None]
-            g = None if seed is None else torch.Generator().manual_seed(zlib.crc32(np.asarray(img).tobytes()) ^ seed)
-            return tensor2img(self(x, g)[0])
-        return f
+
+# %% ../nbs/12_real_photos.ipynb #66b0b0a5
+@patch
+def draw(self:RealDegradation, h, w, generator=None):
+    """The steps (name, settings) that take one `h`x`w` HR crop to its LR: a list that `apply`
+    runs."""
+    g = generator
+    lh, lw = h // self.scale, w // self.scale
+    if _p(g, self.p_clean): return [('bicubic', dict(size=(lh, lw)))]
+    if _p(g, self.p_jpeg_only):
+        return [('bicubic', dict(size=(lh, lw))),
+                ('jpeg', dict(quality=int(_u(g, self.quality[0], self.quality[1] + 1))))]
+    steps = []
+    if _p(g, self.p_blur):
+        name, k = self._kernel(g, self.sigma)
+        steps.append(('blur', dict(kind=name, kernel=k)))
+    if _p(g, self.p_resize):
+        f = _u(g, *self.resize_range)
+        steps.append(('resize', dict(size=(max(4, round(lh * f)), max(4, round(lw * f))),
+                                     mode=RESIZE_MODES[int(_u(g, 0, 3))])))
+    steps.append(('resize', dict(size=(lh, lw), mode=RESIZE_MODES[int(_u(g, 0, 3))])))
+    if _p(g, self.p_noise): steps.append(self._noise(g, self.noise_sigma))
+    if _p(g, self.p_jpeg):
+        steps.append(('jpeg', dict(quality=int(_u(g, self.quality[0], self.quality[1] + 1)))))
+    if _p(g, self.p_second):
+        steps.append(('second pass', {}))
+        steps.append(('blur', dict(kind='isotropic',
+                                   kernel=gaussian_kernel(7, _u(g, *self.sigma2)))))
+        steps.append(self._noise(g, self.noise_sigma2))
+        steps.append(('jpeg', dict(quality=int(_u(g, self.quality2[0], self.quality2[1] + 1)))))
+    return steps
+
+
+# %% ../nbs/12_real_photos.ipynb #576d2306
+@patch
+def __call__(self:RealDegradation, hr, generator=None):
+    """LR batch (N,3,H/s,W/s) of HR batch `hr` (N,3,H,W) in [0,1], each image its own random
+    draw from `generator`."""
+    if hr.dim() != 4 or hr.shape[-1] % self.scale or hr.shape[-2] % self.scale:
+        raise ValueError("RealDegradation: expected (N,C,H,W) with H, W multiples of "
+                         f"{self.scale}, got {tuple(hr.shape)}")
+    return torch.cat([apply_steps(x[None], self.draw(*hr.shape[-2:], generator), generator)
+                      for x in hr])
+
+
+# %% ../nbs/12_real_photos.ipynb #c38cbc8e
+@patch
+def images(self:RealDegradation, seed=None):
+    """A callable (PIL image, scale) -> PIL LR for `SRDataset`: torch's global RNG (training),
+    or with `seed` the same draw for the same image every time (validation)."""
+    def f(img, scale):
+        if scale != self.scale:
+            raise ValueError(f"this degradation is for scale {self.scale}, not {scale}")
+        x = img2tensor(modcrop(img.convert('RGB'), scale))[None]
+        g = (None if seed is None
+             else torch.Generator().manual_seed(zlib.crc32(np.asarray(img).tobytes()) ^ seed))
+        return tensor2img(self(x, g)[0])
+    return f
+
 
 # %% ../nbs/12_real_photos.ipynb #8c214026
 def apply_steps(x, steps, generator=None):
@@ -230,7 +264,8 @@ def check_fault(name):
     else a ValueError listing them."""
     m = re.fullmatch(r'(jpeg|noise|blur)(\d+(?:\.\d+)?)?', str(name))
     if name in ('clean', 'mix', 'real') or m: return name
-    raise ValueError(f"unknown fault {name!r}: use one of {', '.join(FAULTS)}, or jpegQ (quality 1-100), noiseS (std in grey levels), blurS (std in HR pixels)")
+    raise ValueError(f"unknown fault {name!r}: use one of {', '.join(FAULTS)}, or jpegQ (quality "
+                     "1-100), noiseS (std in grey levels), blurS (std in HR pixels)")
 
 # %% ../nbs/12_real_photos.ipynb #f2b00c58
 def fault_lr(img, name='clean', scale=4, seed=0):

@@ -10,6 +10,7 @@ import datetime, os
 import torch, torch.nn as nn
 import torch.distributed as dist
 from fastai.callback.core import Callback
+from fastcore.basics import patch
 
 # %% ../nbs/06a_distributed.ipynb #12ffbbff
 def world_size():
@@ -29,7 +30,8 @@ def init_distributed(device=None):
     if cuda:
         local = int(os.environ.get('LOCAL_RANK', 0))
         torch.cuda.set_device(local); device = f'cuda:{local}'
-    dist.init_process_group('nccl' if cuda else 'gloo', timeout=datetime.timedelta(seconds=dist_timeout()))
+    dist.init_process_group('nccl' if cuda else 'gloo',
+                            timeout=datetime.timedelta(seconds=dist_timeout()))
     return device
 
 # %% ../nbs/06a_distributed.ipynb #55dfadf0
@@ -44,11 +46,13 @@ def _sharded(dl):
     well as NCCL."""
     try: from fastai.distributed import DistributedDL
     except (ImportError, NameError) as e:
-        raise ImportError(f"multi-process training uses fastai.distributed, which needs the `accelerate` package: pip install accelerate ({e})") from e
+        raise ImportError("multi-process training uses fastai.distributed, which needs the "
+                          f"`accelerate` package: pip install accelerate ({e})") from e
     class ShardedDL(DistributedDL):
         shards = True
         def _broadcast(self, t, rank):        # fastai's version sends a CUDA tensor (NCCL only)
-            t = torch.tensor(t, dtype=torch.long, device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
+            t = torch.tensor(t, dtype=torch.long,
+                             device='cuda' if dist.get_backend() == 'nccl' else 'cpu')
             dist.broadcast(t, rank)
             return t.cpu().tolist()
     return ShardedDL(dl, rank=dist.get_rank(), world_size=dist.get_world_size())
@@ -64,20 +68,31 @@ class DistributedSteps(Callback):
             for t in self.learn.model.state_dict().values(): dist.broadcast(t, 0)
         self.learn.dls.loaders[0] = _sharded(self.train_dl)
     def after_fit(self): self.learn.dls.loaders[0] = self.train_dl
-    def after_loss(self):
-        if not self.training: return
-        bad = torch.tensor([0. if torch.isfinite(self.learn.loss_grad).all() else 1.], device=self.learn.loss_grad.device)
-        dist.all_reduce(bad)
-        if bad.item() and torch.isfinite(self.learn.loss_grad).all(): self.learn.loss_grad = self.learn.loss_grad * float('nan')
-    def after_backward(self):
-        gs = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
-        if not gs: return
-        flat = torch.cat([g.reshape(-1) for g in gs])
-        dist.all_reduce(flat); flat /= self.world
-        i = 0
-        for g in gs: g.copy_(flat[i:i + g.numel()].view(g.shape)); i += g.numel()
-    def before_validate(self):
-        with torch.no_grad():
-            for m in self.learn.model.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
-                    for b in (m.running_mean, m.running_var): dist.all_reduce(b); b /= self.world
+
+# %% ../nbs/06a_distributed.ipynb #25a10564
+@patch
+def after_loss(self:DistributedSteps):
+    if not self.training: return
+    bad = torch.tensor([0. if torch.isfinite(self.learn.loss_grad).all() else 1.],
+                       device=self.learn.loss_grad.device)
+    dist.all_reduce(bad)
+    if bad.item() and torch.isfinite(self.learn.loss_grad).all():
+        self.learn.loss_grad = self.learn.loss_grad * float('nan')
+
+# %% ../nbs/06a_distributed.ipynb #82e3d429
+@patch
+def after_backward(self:DistributedSteps):
+    gs = [p.grad for p in self.learn.model.parameters() if p.grad is not None]
+    if not gs: return
+    flat = torch.cat([g.reshape(-1) for g in gs])
+    dist.all_reduce(flat); flat /= self.world
+    i = 0
+    for g in gs: g.copy_(flat[i:i + g.numel()].view(g.shape)); i += g.numel()
+
+# %% ../nbs/06a_distributed.ipynb #96891c8f
+@patch
+def before_validate(self:DistributedSteps):
+    with torch.no_grad():
+        for m in self.learn.model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats:
+                for b in (m.running_mean, m.running_var): dist.all_reduce(b); b /= self.world

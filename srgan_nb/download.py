@@ -13,19 +13,27 @@ from .data import find_dataset, image_files
 
 # %% ../nbs/00a_download.ipynb #2827fb12
 _HF = 'https://huggingface.co/datasets/eugenesiow/{0}/resolve/main/data/{0}_HR.tar.gz'
-_DIV2K = 'Agustsson & Timofte, NTIRE 2017 challenge on single image super-resolution: dataset and study, CVPRW 2017'
+_DIV2K = ('Agustsson & Timofte, NTIRE 2017 challenge on single image super-resolution: dataset and '
+          'study, CVPRW 2017')
 DATASETS = {
-    'DIV2K_train_HR': dict(url='https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip', kind='zip',
-                           folder='DIV2K_train_HR', n_images=800, cite=_DIV2K, size=3_530_603_713,
-                           sha256='9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335'),
-    'DIV2K_valid_HR': dict(url='https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip', kind='zip',
-                           folder='DIV2K_valid_HR', n_images=100, cite=_DIV2K, size=448_993_893,
-                           sha256='20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc'),
-    'Set5': dict(url=_HF.format('Set5'), kind='tar.gz', folder='Set5_HR', n_images=5, size=None, sha256=None,
-                 cite='Bevilacqua et al., Low-complexity single-image super-resolution based on nonnegative neighbor embedding, BMVC 2012'),
-    'Set14': dict(url=_HF.format('Set14'), kind='tar.gz', folder='Set14_HR', n_images=14, size=None, sha256=None,
-                  cite='Zeyde et al., On single image scale-up using sparse-representations, Curves and Surfaces 2010'),
-    'BSD100': dict(url=_HF.format('BSD100'), kind='tar.gz', folder='BSD100_HR', n_images=100, size=None, sha256=None,
+    'DIV2K_train_HR': dict(
+        url='https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_train_HR.zip', kind='zip',
+        folder='DIV2K_train_HR', n_images=800, cite=_DIV2K, size=3_530_603_713,
+        sha256='9d0b9c463f6e35b6c62cc6a930ee2224f670b34c1df841a57670f9acf0f6c335'),
+    'DIV2K_valid_HR': dict(
+        url='https://data.vision.ee.ethz.ch/cvl/DIV2K/DIV2K_valid_HR.zip', kind='zip',
+        folder='DIV2K_valid_HR', n_images=100, cite=_DIV2K, size=448_993_893,
+        sha256='20dd31fd84d777bc1cf5d6b7654a3f569c0aec74458ae094122ad1d0489900fc'),
+    'Set5': dict(url=_HF.format('Set5'), kind='tar.gz', folder='Set5_HR', n_images=5,
+                 size=None, sha256=None,
+                 cite='Bevilacqua et al., Low-complexity single-image super-resolution based on '
+                      'nonnegative neighbor embedding, BMVC 2012'),
+    'Set14': dict(url=_HF.format('Set14'), kind='tar.gz', folder='Set14_HR', n_images=14,
+                  size=None, sha256=None,
+                  cite='Zeyde et al., On single image scale-up using sparse-representations, '
+                       'Curves and Surfaces 2010'),
+    'BSD100': dict(url=_HF.format('BSD100'), kind='tar.gz', folder='BSD100_HR', n_images=100,
+                   size=None, sha256=None,
                    cite='Martin et al., A database of human segmented natural images, ICCV 2001'),
 }
 
@@ -49,23 +57,29 @@ def fetch_archive(url, dest, sha256=None, size=None, timeout=30):
     """Download `url` to `dest` through a temporary file, checked for length and sha256, then
     renamed; returns `dest`."""
     dest = Path(dest); dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, part = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.part', dir=dest.parent); os.close(fd)
+    fd, part = tempfile.mkstemp(prefix=f'.{dest.name}.', suffix='.part', dir=dest.parent)
+    os.close(fd)
     err = lambda what: DownloadError(f"could not download {url}: {what}")
     try:
         try: r = urllib.request.urlopen(url, timeout=timeout)
         except urllib.error.HTTPError as e: raise err(f"HTTP error {e.code} {e.reason}") from None
         except OSError as e:
-            raise ConnectionError(f"could not download {url} ({getattr(e, 'reason', e)}). This data set needs internet "
-                                  "(e.g. Colab); offline, set SRGAN_NB_DATA to a folder that holds a copy of it") from None
+            raise ConnectionError(f"could not download {url} ({getattr(e, 'reason', e)}). This "
+                                  "data set needs internet (e.g. Colab); offline, set "
+                                  "SRGAN_NB_DATA to a folder that holds a copy of it") from None
         n, h = 0, hashlib.sha256()
         with r, open(part, 'wb') as f:
             total = int(r.headers.get('Content-Length') or 0) or None
             try:
-                for chunk in _bar(iter(lambda: r.read(_CHUNK), b''), total): f.write(chunk); h.update(chunk); n += len(chunk)
-            except (OSError, http.client.HTTPException) as e: raise err(f"interrupted after {n} bytes ({e})") from None
-        if total is not None and n != total: raise err(f"interrupted download: got {n} of the {total} bytes announced")
+                for chunk in _bar(iter(lambda: r.read(_CHUNK), b''), total):
+                    f.write(chunk); h.update(chunk); n += len(chunk)
+            except (OSError, http.client.HTTPException) as e:
+                raise err(f"interrupted after {n} bytes ({e})") from None
+        if total is not None and n != total:
+            raise err(f"interrupted download: got {n} of the {total} bytes announced")
         if size is not None and n != size: raise err(f"got {n} bytes, expected {size}")
-        if sha256 and h.hexdigest() != sha256.lower(): raise err(f"sha256 {h.hexdigest()} differs from the expected {sha256}")
+        if sha256 and h.hexdigest() != sha256.lower():
+            raise err(f"sha256 {h.hexdigest()} differs from the expected {sha256}")
         os.replace(part, dest)
     finally: Path(part).unlink(missing_ok=True)
     return dest
@@ -75,8 +89,10 @@ def _check_member(archive, name):
     "Refuse an archive member whose path is absolute or climbs out with `..`."
     p = name.replace('\\', '/')
     if p.startswith('/') or p[1:2] == ':' or '..' in PurePosixPath(p).parts:
-        raise ValueError(f"{archive}: refusing the unsafe member {name!r} (an absolute path or '..' would write outside the target folder)")
+        raise ValueError(f"{archive}: refusing the unsafe member {name!r} (an absolute path or "
+                         "'..' would write outside the target folder)")
 
+# %% ../nbs/00a_download.ipynb #49f8907d
 def _unpack(archive, to):
     "Unpack a zip or tar(.gz) archive into the folder `to`, refusing unsafe members first."
     if zipfile.is_zipfile(archive):
@@ -87,7 +103,9 @@ def _unpack(archive, to):
     with tarfile.open(archive) as t:
         for m in t.getmembers():
             _check_member(archive, m.name)
-            if not (m.isfile() or m.isdir()): raise ValueError(f"{archive}: refusing the member {m.name!r} (links and devices are not unpacked)")
+            if not (m.isfile() or m.isdir()):
+                raise ValueError(f"{archive}: refusing the member {m.name!r} (links and devices "
+                                 "are not unpacked)")
         t.extractall(to, **({'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}))
 
 # %% ../nbs/00a_download.ipynb #15e5ee43
@@ -95,14 +113,16 @@ def extract_archive(archive, dest, folder=None, n_images=None):
     """Unpack `archive` (zip or tar.gz) into the new folder `dest` via a temporary folder, checking
     the image count."""
     archive, dest = Path(archive), Path(dest)
-    if dest.exists(): raise FileExistsError(f"{dest} already exists: remove it to unpack {archive.name} again")
+    if dest.exists():
+        raise FileExistsError(f"{dest} already exists: remove it to unpack {archive.name} again")
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', suffix='.part', dir=dest.parent))
     try:
         _unpack(archive, part)
         src = part/folder if folder and (part/folder).is_dir() else part
         n = len(image_files(src))
-        if n_images is not None and n != n_images: raise ValueError(f"{archive}: {n} images, expected {n_images}")
+        if n_images is not None and n != n_images:
+            raise ValueError(f"{archive}: {n} images, expected {n_images}")
         os.replace(src, dest)
     finally: shutil.rmtree(part, ignore_errors=True)
     return dest
@@ -110,7 +130,8 @@ def extract_archive(archive, dest, folder=None, n_images=None):
 # %% ../nbs/00a_download.ipynb #c533cf74
 def _data_home(dest=None):
     "Where downloads go: `dest`, else the first folder of $SRGAN_NB_DATA, else ~/.cache/srgan_nb."
-    return Path(dest or os.environ.get('SRGAN_NB_DATA', '').split(os.pathsep)[0] or '~/.cache/srgan_nb').expanduser()
+    return Path(dest or os.environ.get('SRGAN_NB_DATA', '').split(os.pathsep)[0]
+                or '~/.cache/srgan_nb').expanduser()
 
 def _complete(folder, name):
     "Whether `folder` holds at least the registered number of images of data set `name`."
@@ -120,10 +141,12 @@ def _complete(folder, name):
 def download_dataset(name, dest=None, url=None, timeout=30, keep_archive=False):
     """Folder `dest/name` of the registered data set `name`, downloaded, checked and unpacked unless
     already there."""
-    if name not in DATASETS: raise ValueError(f"unknown data set {name!r}: DATASETS has {', '.join(DATASETS)}")
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}: DATASETS has {', '.join(DATASETS)}")
     d, folder = DATASETS[name], _data_home(dest)/name
     if _complete(folder, name): return folder
-    if folder.exists(): raise FileExistsError(f"{folder} holds fewer than the {d['n_images']} images of {name}: remove it and call again")
+    if folder.exists(): raise FileExistsError(f"{folder} holds fewer than the {d['n_images']} "
+                                              f"images of {name}: remove it and call again")
     archive = folder.parent/f"{name}.{d['kind']}"
     if not archive.exists():
         # Colab's quick setting: nothing over QUICK_MAX_MB (below)
@@ -139,9 +162,12 @@ def get_dataset(name, dest=None, download=True):
     downloaded when `download`."""
     found = find_dataset(name)
     if found is not None and (name not in DATASETS or _complete(found, name)): return found
-    if download or (name in DATASETS and _complete(_data_home(dest)/name, name)): return download_dataset(name, dest)
-    raise FileNotFoundError(f"data set {name!r} not found in $SRGAN_NB_DATA, the other folders find_dataset searches or {_data_home(dest)}: "
-                            f"call get_dataset({name!r}) with internet (e.g. Colab), or set SRGAN_NB_DATA to a folder holding {name}/")
+    if download or (name in DATASETS and _complete(_data_home(dest)/name, name)):
+        return download_dataset(name, dest)
+    raise FileNotFoundError(f"data set {name!r} not found in $SRGAN_NB_DATA, the other folders "
+                            f"find_dataset searches or {_data_home(dest)}: "
+                            f"call get_dataset({name!r}) with internet (e.g. Colab), or set "
+                            f"SRGAN_NB_DATA to a folder holding {name}/")
 
 # %% ../nbs/00a_download.ipynb #5ad44f32
 import re, sys
@@ -160,18 +186,21 @@ def _directives(source):
         if words: res[words[0].rstrip(':').lower()] = [w.lower() for w in words[1:]]
     return res
 
+# %% ../nbs/00a_download.ipynb #6d23ebfd
 def quick_skip(source, full=False):
     """Whether the quick setting skips the cell `source`: its leading `#|` directives carry `slow`,
     and `full` is off."""
     return not full and 'slow' in _directives(source)
 
 # %% ../nbs/00a_download.ipynb #cab88ab8
-_SKIPPED = ("This cell is flagged `slow`, so the quick setting skips it. To run it, set FULL = True in this notebook "
-            "(or the environment variable SRGAN_NB_FULL=1) and run the cell again.")
+_SKIPPED = ("This cell is flagged `slow`, so the quick setting skips it. To run it, set "
+            "FULL = True in this notebook (or the environment variable SRGAN_NB_FULL=1) and run "
+            "the cell again.")
 
 def _shell(ip=None):
     "IPython shell `ip`, else the running one, else None (plain Python)."
-    return ip if ip is not None or 'IPython' not in sys.modules else sys.modules['IPython'].get_ipython()
+    return (ip if ip is not None or 'IPython' not in sys.modules
+            else sys.modules['IPython'].get_ipython())
 
 def full_setting(ip=None):
     """Whether the full setting is on: $SRGAN_NB_FULL is '1', or the notebook (IPython shell `ip`,
@@ -201,7 +230,9 @@ def check_quick_size(name, size=None):
     """Refuse data set `name` of `size` bytes (default its `DATASETS` size) over `QUICK_MAX_MB` in
     Colab's quick setting."""
     size = DATASETS.get(name, {}).get('size') if size is None else size
-    if os.environ.get('SRGAN_NB_QUICK') != '1' or size is None or size <= QUICK_MAX_MB * 1e6 or full_setting(): return
-    raise ValueError(f"{name} is a {size / 1e6:,.0f} MB download, more than the {QUICK_MAX_MB} MB of the quick setting: it is "
-                     "for the full setting. To download it, set FULL = True in this notebook (or the environment variable "
-                     "SRGAN_NB_FULL=1) and run the cell again")
+    if (os.environ.get('SRGAN_NB_QUICK') != '1' or size is None or size <= QUICK_MAX_MB * 1e6
+        or full_setting()): return
+    raise ValueError(f"{name} is a {size / 1e6:,.0f} MB download, more than the {QUICK_MAX_MB} MB "
+                     "of the quick setting: it is for the full setting. To download it, set FULL = "
+                     "True in this notebook (or the environment variable SRGAN_NB_FULL=1) and run "
+                     "the cell again")

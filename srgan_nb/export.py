@@ -23,19 +23,22 @@ def export_onnx(model, path, opset=18, example_size=32):
     height and width; returns the path."""
     import onnx
     net = get_model(model, 'cpu')
-    if not isinstance(net, nn.Module): raise TypeError(f"export_onnx: expected a generator, got {type(net).__name__}")
+    if not isinstance(net, nn.Module):
+        raise TypeError(f"export_onnx: expected a generator, got {type(net).__name__}")
     net = net.float().eval()
     s, r, elems = probe_generator(net)[:3]
     meta = dict(scale=s, radius=r, reach=effective_reach(net), reach_tol=REACH_TOL, elems=elems,
                 config=json.dumps(getattr(net, 'config', {})), producer='srgan_nb')
     x = torch.rand(1, 3, example_size, example_size)
-    n, h, w = torch.export.Dim('batch', min=1), torch.export.Dim('height', min=1), torch.export.Dim('width', min=1)
+    n, h, w = (torch.export.Dim('batch', min=1), torch.export.Dim('height', min=1),
+               torch.export.Dim('width', min=1))
     path = Path(path)
     def write(tmp):
         import warnings
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter('ignore')
-            prog = torch.onnx.export(net, (x,), None, input_names=['lr'], output_names=['sr'], dynamo=True,
+            prog = torch.onnx.export(net, (x,), None,
+                                     input_names=['lr'], output_names=['sr'], dynamo=True,
                                      dynamic_shapes={'x': {0: n, 2: h, 3: w}}, opset_version=opset)
         m = prog.model_proto
         for k, v in meta.items(): m.metadata_props.add(key=k, value=str(v))
@@ -46,11 +49,14 @@ def export_onnx(model, path, opset=18, example_size=32):
 def _take_meta(m, md, path, engine):
     """Set what `export_onnx` wrote (`md`, a dict) on runtime `m`: its `info` (a `ModelInfo` of
     `engine`, float32 inputs), `meta`, `config`."""
-    if md.get('producer') != 'srgan_nb': raise ValueError(f"{path}: not written by srgan_nb's export_onnx (no tiling metadata)")
-    m.info = ModelInfo(int(md['scale']), int(md['radius']), float(md['elems']), precision='fp32', engine=engine)
+    if md.get('producer') != 'srgan_nb':
+        raise ValueError(f"{path}: not written by srgan_nb's export_onnx (no tiling metadata)")
+    m.info = ModelInfo(int(md['scale']), int(md['radius']), float(md['elems']), precision='fp32',
+                       engine=engine)
     m.meta = {'reach': md['reach'], 'reach_tol': md['reach_tol']}
     m.config = json.loads(md.get('config') or '{}')
 
+# %% ../nbs/08b_export.ipynb #f437611f
 class OnnxGenerator(Runtime):
     """An ONNX generator file run by onnxruntime, as a module mapping (N,3,h,w) tensors in [0,1] to
     (N,3,sh,sw)."""
@@ -61,11 +67,13 @@ class OnnxGenerator(Runtime):
         if threads: so.intra_op_num_threads = threads
         self.path = Path(path)
         try: self.session = ort.InferenceSession(str(path), so, providers=['CPUExecutionProvider'])
-        except Exception as e: raise ValueError(f"{path}: not an ONNX model onnxruntime can run ({str(e)[:200]})") from e
+        except Exception as e: raise ValueError(f"{path}: not an ONNX model onnxruntime can run "
+                                                f"({str(e)[:200]})") from e
         _take_meta(self, self.session.get_modelmeta().custom_metadata_map, path, 'onnxruntime')
         self.input_name = self.session.get_inputs()[0].name
     def forward(self, x):
-        y = self.session.run(None, {self.input_name: x.detach().float().cpu().contiguous().numpy()})[0]
+        y = self.session.run(None,
+                             {self.input_name: x.detach().float().cpu().contiguous().numpy()})[0]
         return torch.from_numpy(y)
 
 # %% ../nbs/08b_export.ipynb #fd3030da
@@ -83,6 +91,7 @@ def _onnx_meta(path):
     except Exception as e: raise ValueError(f"{path}: not an ONNX model ({str(e)[:200]})") from e
     return {p.key: p.value for p in m.metadata_props}
 
+# %% ../nbs/08b_export.ipynb #d3a59f0f
 def conv_precision(compiled):
     """'bf16' if OpenVINO's runtime graph of `compiled` runs any convolution in bf16 (the CPU has
     bf16 units), else 'fp32'."""
@@ -90,7 +99,8 @@ def conv_precision(compiled):
     # the graph as executed, after the plugin's choices
     for op in compiled.get_runtime_model().get_ordered_ops():
         rt = op.get_rt_info()
-        if 'layerType' in rt and rt['layerType'].astype(str) == 'Convolution': precs.add(rt['runtimePrecision'].astype(str))
+        if 'layerType' in rt and rt['layerType'].astype(str) == 'Convolution':
+            precs.add(rt['runtimePrecision'].astype(str))
     return 'bf16' if 'bf16' in precs else 'fp32'
 
 # %% ../nbs/08b_export.ipynb #0942225f
@@ -100,14 +110,17 @@ class OpenVinoGenerator(Runtime):
     hint)."""
     def __init__(self, path, precision='fp32', threads=None):
         super().__init__()
-        if precision not in ('fp32', 'bf16'): raise ValueError(f"OpenVINO precision must be fp32 or bf16, not {precision!r}")
+        if precision not in ('fp32', 'bf16'):
+            raise ValueError(f"OpenVINO precision must be fp32 or bf16, not {precision!r}")
         try: import openvino as ov
-        except ImportError as e: raise ImportError('running a generator with OpenVINO needs the openvino package: pip install openvino') from e
+        except ImportError as e: raise ImportError('running a generator with OpenVINO needs the '
+                                                   'openvino package: pip install openvino') from e
         # before compiling: a foreign file fails fast
         _take_meta(self, _onnx_meta(path), path, 'openvino')
         # upscale feeds it float32 tensors (its info says so)
         self.path = Path(path)
-        cfg = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32', 'PERFORMANCE_HINT': 'LATENCY'}
+        cfg = {'INFERENCE_PRECISION_HINT': 'bf16' if precision == 'bf16' else 'f32',
+               'PERFORMANCE_HINT': 'LATENCY'}
         if threads: cfg['INFERENCE_NUM_THREADS'] = int(threads)
         core = ov.Core()
         self.compiled = core.compile_model(core.read_model(str(path)), 'CPU', cfg)
@@ -140,9 +153,11 @@ _ENGINES = weakref.WeakKeyDictionary()
 def _weights_digest(net):
     "A short hash of `net`'s config and weights: the name of its exported ONNX file in the cache."
     h = hashlib.sha1(json.dumps(getattr(net, 'config', {}), sort_keys=True, default=str).encode())
-    for k, v in net.state_dict().items(): h.update(k.encode()); h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
+    for k, v in net.state_dict().items():
+        h.update(k.encode()); h.update(v.detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
 
+# %% ../nbs/08b_export.ipynb #383dd3bf
 def cached_onnx(net):
     """The ONNX file of generator `net` in the tuning cache, exported by `export_onnx` the first
     time; returns its path."""
@@ -165,19 +180,25 @@ def _measure_engines(net):
             f(); t[k] = min(seconds_of(f) for _ in range(3))
     return 'openvino' if t['torch'] / t['openvino'] >= ENGINE_MIN_SPEEDUP else 'torch'
 
+# %% ../nbs/08b_export.ipynb #511406a7
 def engine_for(model, engine='torch', precision='fp32', device='cpu'):
     """The module to pass to `upscale` for generator `model` (a name, file or module) with `engine`
     ('torch': the generator; 'openvino'/'onnxruntime': that runtime on its exported ONNX, cached;
     'auto': OpenVINO where installed and measured faster here, else the generator)."""
-    if engine not in ENGINES: raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     net = get_model(model, device)
-    if engine == 'torch' or not isinstance(net, nn.Module) or isinstance(net, Runtime) or next(net.parameters(), None) is None: return net
+    if (engine == 'torch' or not isinstance(net, nn.Module) or isinstance(net, Runtime)
+        or next(net.parameters(), None) is None): return net
     if pick_device(device).type != 'cpu' or precision != 'fp32':
         if engine == 'auto': return net                  # the other runtimes run float32 on the CPU
-        raise ValueError(f"engine {engine!r} runs in float32 on the CPU (precision='fp32', device='cpu'), not {precision} on {device}")
+        raise ValueError(f"engine {engine!r} runs in float32 on the CPU (precision='fp32', "
+                         f"device='cpu'), not {precision} on {device}")
     if engine == 'auto':
-        if not all(importlib.util.find_spec(m) for m in ('openvino', 'onnx', 'onnxscript')): return net
-        if cached_measure(f"engine {arch_key(net)} fp32", lambda: _measure_engines(net)) != 'openvino': return net
+        if not all(importlib.util.find_spec(m) for m in ('openvino', 'onnx', 'onnxscript')):
+            return net
+        if cached_measure(f"engine {arch_key(net)} fp32",
+                          lambda: _measure_engines(net)) != 'openvino': return net
         engine = 'openvino'
     # per engine, until the weights change
     cache, wk = _ENGINES.setdefault(net, {}), weights_key(net)
@@ -191,7 +212,8 @@ def engine_for(model, engine='torch', precision='fp32', device='cpu'):
 def export_command(args):
     "Run `srgan_nb export` for parsed `args`; returns the exit code."
     out = Path(args.output)
-    if out.suffix.lower() != '.onnx': print(f"error: -o {out}: the output must be an .onnx file", file=sys.stderr); return 2
+    if out.suffix.lower() != '.onnx':
+        print(f"error: -o {out}: the output must be an .onnx file", file=sys.stderr); return 2
     try: export_onnx(args.model, out, opset=args.opset)
     except (ValueError, OSError, TypeError) as e: print(f"error: {e}", file=sys.stderr); return 1
     print(f"{args.model} -> {out} ({out.stat().st_size / 2**20:.1f} MiB, dynamic height and width)")
@@ -200,8 +222,10 @@ def export_command(args):
 # %% ../nbs/08b_export.ipynb #5a4321f7
 def add_export_command(subparsers):
     "Add the `export` sub-command (a generator to ONNX) to argparse `subparsers`."
-    p = subparsers.add_parser('export', help='export a generator to ONNX (dynamic height and width)')
-    p.add_argument('model', metavar='MODEL', help=f"{' or '.join(SHIPPED)}, or a generator .safetensors file")
+    p = subparsers.add_parser('export',
+                              help='export a generator to ONNX (dynamic height and width)')
+    p.add_argument('model', metavar='MODEL',
+                   help=f"{' or '.join(SHIPPED)}, or a generator .safetensors file")
     p.add_argument('-o', '--output', required=True, help='the .onnx file to write')
     p.add_argument('--opset', type=int, default=18, help='ONNX opset (default 18)')
     p.set_defaults(func=export_command)

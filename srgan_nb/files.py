@@ -33,4 +33,5 @@ def stale_temps(path):
     """Temporary files that an interrupted `atomic_write` of `path` may have left beside it
     (`.NAME.*.tmp`)."""
     path = Path(path)
-    return sorted(path.parent.glob(f'.{glob_escape(path.name)}.*.tmp')) if path.parent.is_dir() else []
+    return (sorted(path.parent.glob(f'.{glob_escape(path.name)}.*.tmp'))
+            if path.parent.is_dir() else [])

@@ -15,20 +15,23 @@ from fastai.callback.core import Callback
 from fastai.vision.gan import GANLearner, FixedGANSwitcher, AdaptiveLoss
 from fastai.torch_core import set_seed, default_device
 from fastcore.foundation import L
+from fastcore.basics import patch
 from .batches import sr_dls, skipped_images
 from .models import SRResNet, Discriminator, save_generator, load_generator
-from .losses import make_content_loss, SumLoss, GridLoss, adv_weight_for
+from .losses import make_content_loss, SumLoss, GridLoss, BlockLoss, adv_weight_for
 from .metrics import PSNRMetric, DetailMetric
 from .learner import paper_adam, accelerate
-from .loop import fit_steps, lr_schedule, read_log
+from .loop import lr_schedule
+from .resume import fit_steps, read_log
 from .distributed import barrier
 from fastai.torch_core import rank_distrib
 from .pretrain import train_config
 from .registry import GANS
 
-# fastai's GANTrainer sets `generator`, `critic` and `gen_mode` on itself, which the learner also has: it works, and
-# fastai warns at every fit. Silence exactly those three warnings.
-warnings.filterwarnings('ignore', message=r'You are shadowing an attribute \((generator|critic|gen_mode)\)')
+# fastai's GANTrainer sets `generator`, `critic` and `gen_mode` on itself, which the learner also
+# has: it works, and fastai warns at every fit. Silence exactly those three warnings.
+warnings.filterwarnings('ignore',
+                        message=r'You are shadowing an attribute \((generator|critic|gen_mode)\)')
 
 # %% ../nbs/07_gan.ipynb #dd4da171
 class CleanGANSteps(Callback):
@@ -36,7 +39,8 @@ class CleanGANSteps(Callback):
     `critic_mode`, eval-mode validation, no Adam drift of the frozen net."""
     order = 5  # after GANTrainer and FixedGANSwitcher
     def __init__(self, critic_mode='train'):
-        if critic_mode not in ('train', 'eval'): raise ValueError(f"critic_mode must be 'train' or 'eval', got {critic_mode!r}")
+        if critic_mode not in ('train', 'eval'):
+            raise ValueError(f"critic_mode must be 'train' or 'eval', got {critic_mode!r}")
         self.critic_mode = critic_mode
     def before_train(self): self.learn.gan_trainer.switch(gen_mode=False)
     def before_validate(self): self.learn.model.eval()
@@ -49,21 +53,24 @@ class CleanGANSteps(Callback):
         for p in frozen.parameters(): p.grad = None
 
 # %% ../nbs/07_gan.ipynb #b5abd337
-def srgan_learner(dls, generator, critic=None, content='mse', adv_weight=None, lr=1e-4, switch_eval=True,
-                  vgg_weights='imagenet', precision='auto', channels_last=None, cbs=None, metrics=None, critic_mode='train',
-                  n_crit=1, **kwargs):
+def srgan_learner(dls, generator, critic=None, content='mse', adv_weight=None, lr=1e-4,
+                  switch_eval=True, vgg_weights='imagenet', precision='auto', channels_last=None,
+                  cbs=None, metrics=None, critic_mode='train', n_crit=1, **kwargs):
     """fastai `GANLearner` for SRGAN: `content` loss + `adv_weight` (default
     `adv_weight_for(content)`) x BCE adversarial loss, paper's Adam, `n_crit`:1 switching,
     validation PSNR and detail ratio."""
     if adv_weight is None: adv_weight = adv_weight_for(content)
     content = content if callable(content) else make_content_loss(content, vgg_weights)
-    if isinstance(content, nn.Module): content = content.to(getattr(dls, 'device', None) or default_device())
+    if isinstance(content, nn.Module):
+        content = content.to(getattr(dls, 'device', None) or default_device())
     critic = Discriminator() if critic is None else critic
     gen_learn = Learner(dls, generator, loss_func=content)
     crit_learn = Learner(dls, critic, loss_func=AdaptiveLoss(nn.BCEWithLogitsLoss()))
-    learn = GANLearner.from_learners(gen_learn, crit_learn, switcher=FixedGANSwitcher(n_crit=n_crit, n_gen=1),
-                weights_gen=(adv_weight, 1.), switch_eval=switch_eval, show_img=False, opt_func=paper_adam, lr=lr,
-                metrics=[PSNRMetric(), DetailMetric()] if metrics is None else metrics, cbs=L(CleanGANSteps(critic_mode)) + L(cbs), **kwargs)
+    learn = GANLearner.from_learners(gen_learn, crit_learn,
+                switcher=FixedGANSwitcher(n_crit=n_crit, n_gen=1), weights_gen=(adv_weight, 1.),
+                switch_eval=switch_eval, show_img=False, opt_func=paper_adam, lr=lr,
+                metrics=[PSNRMetric(), DetailMetric()] if metrics is None else metrics,
+                cbs=L(CleanGANSteps(critic_mode)) + L(cbs), **kwargs)
     learn.batches_per_step = n_crit + 1      # batches per generator update, for `fit_steps`
     # their `parts` name a failing term
     learn.loss_modules = [content] if isinstance(content, nn.Module) else []
@@ -75,25 +82,35 @@ class SampleKeeper(Callback):
     epoch; `show` draws them."""
     order = 80
     def __init__(self, lr, hr=None, max_keep=8):
-        self.lr, self.hr, self.max_keep, self.samples = lr[:4].detach().cpu(), None if hr is None else hr[:4].detach().cpu(), max_keep, []
+        self.lr, self.hr, self.max_keep, self.samples = (
+            lr[:4].detach().cpu(), None if hr is None else hr[:4].detach().cpu(), max_keep, [])
     def after_epoch(self):
         gen = getattr(self.learn.model, 'generator', self.learn.model)
         was = gen.training; gen.eval()
-        with torch.no_grad(): out = gen(self.lr.to(next(gen.parameters()).device)).float().clamp(0, 1).cpu()
+        with torch.no_grad():
+            out = gen(self.lr.to(next(gen.parameters()).device)).float().clamp(0, 1).cpu()
         gen.train(was)
         loop = getattr(self.learn, 'step_loop', None)
-        self.samples = (self.samples + [(f'step {loop.step}' if loop else f'epoch {self.epoch}', out)])[-self.max_keep:]
-    def show(self, i=0, figsize=None):
-        "Draw image `i`: bicubic, the kept samples by step, HR; returns the figure."
-        import matplotlib.pyplot as plt
-        import torch.nn.functional as F
-        s = self.samples[-1][1].shape[-1] // self.lr.shape[-1]
-        ims = [('bicubic', F.interpolate(self.lr[i:i+1], scale_factor=s, mode='bicubic', align_corners=False)[0].clamp(0, 1))]
-        ims += [(t, o[i]) for t, o in self.samples] + ([('HR', self.hr[i])] if self.hr is not None else [])
-        fig, axs = plt.subplots(1, len(ims), figsize=figsize or (2.2 * len(ims), 2.6), squeeze=False)
-        for ax, (t, im) in zip(axs[0], ims): ax.imshow(im.permute(1, 2, 0).numpy()); ax.set_title(t, fontsize=9); ax.set_axis_off()
-        fig.tight_layout()
-        return fig
+        self.samples = (self.samples + [(f'step {loop.step}' if loop else f'epoch {self.epoch}',
+                                         out)])[-self.max_keep:]
+
+# %% ../nbs/07_gan.ipynb #f151a6a3
+@patch
+def show(self:SampleKeeper, i=0, figsize=None):
+    "Draw image `i`: bicubic, the kept samples by step, HR; returns the figure."
+    import matplotlib.pyplot as plt
+    import torch.nn.functional as F
+    s = self.samples[-1][1].shape[-1] // self.lr.shape[-1]
+    ims = [('bicubic', F.interpolate(self.lr[i:i+1], scale_factor=s, mode='bicubic',
+                                     align_corners=False)[0].clamp(0, 1))]
+    ims += ([(t, o[i]) for t, o in self.samples]
+            + ([('HR', self.hr[i])] if self.hr is not None else []))
+    fig, axs = plt.subplots(1, len(ims), figsize=figsize or (2.2 * len(ims), 2.6),
+                            squeeze=False)
+    for ax, (t, im) in zip(axs[0], ims):
+        ax.imshow(im.permute(1, 2, 0).numpy()); ax.set_title(t, fontsize=9); ax.set_axis_off()
+    fig.tight_layout()
+    return fig
 
 # %% ../nbs/07_gan.ipynb #fe3a982d
 def plot_gan_losses(learn, ax=None, title=None):
@@ -103,9 +120,11 @@ def plot_gan_losses(learn, ax=None, title=None):
     import matplotlib.pyplot as plt
     gt = learn.gan_trainer
     if ax is None: _, ax = plt.subplots(figsize=(6, 3))
-    ax.plot(gt.gen_losses, label='generator (content + adversarial)'); ax.plot(gt.crit_losses, label='critic (BCE)')
+    ax.plot(gt.gen_losses, label='generator (content + adversarial)')
+    ax.plot(gt.crit_losses, label='critic (BCE)')
     ax.axhline(math.log(2), color='grey', ls=':', label='critic at chance (ln 2)')
-    ax.set_yscale('log'); ax.set_xlabel('updates of that network'); ax.set_ylabel('smoothed loss'); ax.legend(fontsize=8)
+    ax.set_yscale('log'); ax.set_xlabel('updates of that network'); ax.set_ylabel('smoothed loss')
+    ax.legend(fontsize=8)
     ax.set_title(title or f'GAN losses over {len(gt.gen_losses)} generator updates', fontsize=9)
     return ax
 
@@ -113,7 +132,8 @@ def plot_gan_losses(learn, ax=None, title=None):
 def start_metrics(dls, generator, precision='auto'):
     """Validation PSNR and detail ratio of `generator` on `dls.valid` before any GAN step, in the
     training `precision`."""
-    l = accelerate(Learner(dls, generator, loss_func=nn.MSELoss(), metrics=[PSNRMetric(), DetailMetric()]), precision)
+    l = accelerate(Learner(dls, generator, loss_func=nn.MSELoss(),
+                           metrics=[PSNRMetric(), DetailMetric()]), precision)
     with l.no_bar(), l.no_logging(): _, p, d = l.validate()
     return dict(psnr=float(p), detail=float(d))
 
@@ -122,14 +142,16 @@ def pick_textured(rows, floor, max_grid=1.2, max_detail=1.1):
     """The scored snapshot (dicts with step, psnr, detail, grid2, grid4) with the most detail among
     those with PSNR >= `floor`, both grid ratios <= `max_grid` and detail <= `max_detail` (None
     if none)."""
-    ok = [r for r in rows if r['psnr'] >= floor and max(r['grid2'], r['grid4']) <= max_grid and r['detail'] <= max_detail]
+    ok = [r for r in rows if r['psnr'] >= floor and max(r['grid2'], r['grid4']) <= max_grid
+          and r['detail'] <= max_detail]
     return max(ok, key=lambda r: r['detail'], default=None)
 
 # %% ../nbs/07_gan.ipynb #f2b6f0ec
 def pick_snapshot(rows, floor, max_detail=1.0):
     """The GAN log row with the highest validation detail ratio <= `max_detail` among those with
     validation PSNR >= `floor` (None if none)."""
-    ok = [r for r in rows if r.get('phase') == 'gan' and r.get('valid_psnr') is not None and r.get('valid_detail') is not None
+    ok = [r for r in rows if r.get('phase') == 'gan' and r.get('valid_psnr') is not None
+          and r.get('valid_detail') is not None
           and r['valid_psnr'] >= floor and r['valid_detail'] <= max_detail]
     return max(ok, key=lambda r: r['valid_detail'], default=None)
 
@@ -141,18 +163,23 @@ def register_gan(name, make_critic, make_learner):
     GANS.register(name, (make_critic, make_learner))
     return name
 
+# %% ../nbs/07_gan.ipynb #eecef81c
 def get_gan(name):
     """The (make_critic, make_learner) pair registered as `name` in `GANS`, or an error listing what
     is registered."""
     return GANS[name]
 
-def _paper_critic(cfg): return Discriminator(n_feats=cfg.critic_feats, n_dense=cfg.critic_dense, blur=cfg.critic_blur, shift=cfg.critic_shift)
+# %% ../nbs/07_gan.ipynb #19a47d02
+def _paper_critic(cfg): return Discriminator(n_feats=cfg.critic_feats, n_dense=cfg.critic_dense,
+                                             blur=cfg.critic_blur, shift=cfg.critic_shift)
 def _paper_learner(dls, generator, critic, content, cfg, **kwargs):
-    return srgan_learner(dls, generator, critic, content, cfg.adv_weight, cfg.lr_gen, n_crit=cfg.n_crit or 1, vgg_weights=cfg.vgg_weights, **kwargs)
+    return srgan_learner(dls, generator, critic, content, cfg.adv_weight, cfg.lr_gen,
+                         n_crit=cfg.n_crit or 1, vgg_weights=cfg.vgg_weights, **kwargs)
 register_gan('vanilla', _paper_critic, _paper_learner)
 
 # %% ../nbs/07_gan.ipynb #f2bf3e93
-def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, switch_eval=True, critic_mode='train', **kwargs):
+def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, switch_eval=True,
+                critic_mode='train', **kwargs):
     """Stage 2: train SRGAN (adversary `cfg.gan`) from `generator` for `cfg.steps` steps, resumably;
     writes OUT/srgan.safetensors (the last step, or `pick_snapshot`'s with `cfg.psnr_drop`) and
     returns the learner."""
@@ -165,16 +192,29 @@ def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, s
     if c.adv_weight is None: c = replace(c, adv_weight=adv_weight_for(kind))
     # fails here without VGG19 weights
     if content is None: content = make_content_loss(c.content_loss, c.vgg_weights)
-    if c.grid_weight: content, kind = SumLoss({kind: (1., content), 'grid': (c.grid_weight, GridLoss())}), f'{kind}+{c.grid_weight:g}*grid'
+    # the penalties of notebook 04, each with its weight; the block penalty needs a block edge in a crop
+    block = 8 * generator.config['scale']
+    if c.block_weight and c.patch_size <= block:
+        raise ValueError(f"--block-weight needs crops larger than the input's 8x8 JPEG blocks at "
+                         f"x{generator.config['scale']}: --patch-size over {block}, got {c.patch_size}")
+    extra = {k: (w, m) for k, w, m in [('grid', c.grid_weight, GridLoss()),
+                                       ('block', c.block_weight, BlockLoss(block))] if w}
+    if extra: content, kind = (SumLoss({kind: (1., content), **extra}),
+                               '+'.join([kind] + [f'{w:g}*{k}' for k, (w, _) in extra.items()]))
     every = max(1, min(c.valid_every or steps, steps))
-    dls = sr_dls(c.data, patch_size=c.patch_size, scale=generator.config['scale'], bs=c.batch_size, valid_pct=c.valid_pct,
-                 valid_path=c.valid, degradation=c.lr_degradation, epoch_len=2 * every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
+    dls = sr_dls(c.data, patch_size=c.patch_size, scale=generator.config['scale'], bs=c.batch_size,
+                 valid_pct=c.valid_pct, valid_path=c.valid, degradation=c.lr_degradation,
+                 epoch_len=2 * every * c.batch_size, seed=c.seed, num_workers=c.num_workers,
+                 device=c.loader_device)
     set_seed(c.seed)
     if critic is None: critic = make_critic(c)
-    learn = make_learner(dls, generator, critic, content, c, switch_eval=switch_eval, critic_mode=critic_mode,
-                         precision=c.precision, channels_last=c.channels_last_flag, path=out)
-    meta = dict(model=generator.config, critic=f'{type(critic).__name__}: {sum(p.numel() for p in critic.parameters())} parameters',
-                content=kind, adv_weight=c.adv_weight, lr=c.lr_gen, bs=c.batch_size, patch_size=c.patch_size, degradation=c.degradation)
+    learn = make_learner(dls, generator, critic, content, c, switch_eval=switch_eval,
+                         critic_mode=critic_mode, precision=c.precision,
+                         channels_last=c.channels_last_flag, path=out)
+    meta = dict(model=generator.config, critic=f'{type(critic).__name__}: '
+                f'{sum(p.numel() for p in critic.parameters())} parameters',
+                content=kind, adv_weight=c.adv_weight, lr=c.lr_gen, bs=c.batch_size,
+                patch_size=c.patch_size, degradation=c.degradation)
     log = out/'log.csv'
     prev = [r for r in read_log(log) if r['phase'] != 'gan'] if log.exists() else []
     snaps, verbose = None, c.verbose and rank_distrib() == 0
@@ -182,9 +222,12 @@ def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, s
         snaps = out/'snapshots'
         start = start_metrics(dls, generator, learn.precision)
         meta.update(start_psnr=start['psnr'], start_detail=start['detail'], psnr_drop=c.psnr_drop)
-        if verbose: print(f"[gan] starting generator: valid PSNR {start['psnr']:.2f} dB, detail {start['detail']:.3f}", flush=True)
+        if verbose: print(f"[gan] starting generator: valid PSNR {start['psnr']:.2f} dB, detail "
+                          f"{start['detail']:.3f}", flush=True)
     fit_steps(learn, steps, out/'gan.ckpt', every=every, ckpt_every=c.ckpt_every, phase='gan',
-              lr_sched=lr_schedule(c.lr_gen, 'step'), seed=c.seed, batches_per_step=learn.batches_per_step, resume=c.resume, log_path=log, prev_rows=prev, meta=meta,
+              lr_sched=lr_schedule(c.lr_gen, 'step'),
+              seed=c.seed, batches_per_step=learn.batches_per_step,
+              resume=c.resume, log_path=log, prev_rows=prev, meta=meta,
               get_gen=lambda l: l.model.generator, cbs=cbs, verbose=c.verbose, snapshot_dir=snaps)
     if verbose and (msg := skipped_images(dls)): print(f"[gan] {msg}", flush=True)
     # process 0 has written the log and snapshots before anyone reads them
@@ -195,12 +238,14 @@ def train_srgan(cfg=None, generator=None, content=None, critic=None, cbs=None, s
         row = pick_snapshot(read_log(log), floor)
         if row is not None:
             gen, step = load_generator(snaps/f"gan_{row['step']:07d}.safetensors"), row['step']
-            how = f"most detail ({row['valid_detail']:.3f}) at valid PSNR {row['valid_psnr']:.2f} >= {floor:.2f} dB"
-        elif verbose: print(f"[gan] no snapshot stays within {c.psnr_drop} dB of the start: shipping the last step", flush=True)
+            how = (f"most detail ({row['valid_detail']:.3f}) at valid PSNR {row['valid_psnr']:.2f} "
+                   f">= {floor:.2f} dB")
+        elif verbose: print(f"[gan] no snapshot stays within {c.psnr_drop} dB of the start: "
+                            "shipping the last step", flush=True)
     learn.shipped_step = step
     if verbose: print(f"[gan] srgan.safetensors is step {step} ({how})", flush=True)
     if rank_distrib() == 0:
-        save_generator(gen, out/'srgan.safetensors', half=False, stage='srgan', step=str(step), content=kind,
-                       adv_weight=str(meta['adv_weight']), chosen_by=how)
+        save_generator(gen, out/'srgan.safetensors', half=False, stage='srgan', step=str(step),
+                       content=kind, adv_weight=str(meta['adv_weight']), chosen_by=how)
     barrier()
     return learn

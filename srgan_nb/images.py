@@ -26,8 +26,9 @@ def _check_size(w, h, scale, name, limit):
     if w < 1 or h < 1: raise ValueError(f"{name}: empty image ({w}x{h} pixels)")
     n = w * h * scale * scale
     if n > limit:
-        raise ValueError(f"{name}: {w}x{h} = {w * h:,} pixels would upscale to {w * scale}x{h * scale} = {n:,} pixels, over the "
-                         f"limit of {limit:,} output pixels; crop or shrink it first (or pass max_pixels= to upscale)")
+        raise ValueError(f"{name}: {w}x{h} = {w * h:,} pixels would upscale to "
+                         f"{w * scale}x{h * scale} = {n:,} pixels, over the limit of {limit:,} "
+                         "output pixels; crop or shrink it first (or pass max_pixels= to upscale)")
 
 # %% ../nbs/02b_images.ipynb #1d06f5b0
 def _open(p, scale, limit):
@@ -35,28 +36,36 @@ def _open(p, scale, limit):
     before decoding."""
     return open_image(p, check=lambda w, h: _check_size(w, h, scale, str(p), limit))
 
+# %% ../nbs/02b_images.ipynb #277f0a51
 def _from_array(a, scale, limit):
     "PIL image from an HxW[xC] uint8 (or HxW uint16) array, size checked first."
-    ok = (a.dtype == np.uint8 and (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 2, 3, 4)))) or (a.dtype == np.uint16 and a.ndim == 2)
-    if not ok: raise TypeError(f"numpy images must be uint8 HxW or HxWxC (C = 1, 2, 3, 4), or uint16 HxW; got {a.dtype} {a.shape}")
+    ok = ((a.dtype == np.uint8 and (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 2, 3, 4))))
+          or (a.dtype == np.uint16 and a.ndim == 2))
+    if not ok: raise TypeError("numpy images must be uint8 HxW or HxWxC (C = 1, 2, 3, 4), or "
+                               f"uint16 HxW; got {a.dtype} {a.shape}")
     _check_size(a.shape[1], a.shape[0], scale, f'numpy image {a.shape}', limit)
-    return Image.fromarray(np.ascontiguousarray(a[..., 0] if a.ndim == 3 and a.shape[2] == 1 else a))
+    return Image.fromarray(np.ascontiguousarray(
+        a[..., 0] if a.ndim == 3 and a.shape[2] == 1 else a))
 
+# %% ../nbs/02b_images.ipynb #6ea20bfa
 def as_image(image, scale, limit):
     "An upright PIL image from a PIL image, file path or array (size checked before decoding)."
     if isinstance(image, (str, os.PathLike)): return _open(Path(image), scale, limit)
     if isinstance(image, np.ndarray): return _from_array(image, scale, limit)
     if not isinstance(image, Image.Image):
-        raise TypeError(f"image must be a PIL image, a file path or a uint8 numpy array, got {type(image).__name__}")
+        raise TypeError("image must be a PIL image, a file path or a uint8 numpy array, got "
+                        f"{type(image).__name__}")
     _check_size(*image.size, scale, f'{image.mode} image', limit)
     return upright(image)
 
 # %% ../nbs/02b_images.ipynb #5b47e087
-_TO_RGB = {'P': None, 'PA': 'RGBA', 'RGBa': 'RGBA', 'La': 'LA', '1': 'L', 'CMYK': 'RGB', 'YCbCr': 'RGB', 'LAB': 'RGB', 'HSV': 'RGB'}
+_TO_RGB = {'P': None, 'PA': 'RGBA', 'RGBa': 'RGBA', 'La': 'LA', '1': 'L', 'CMYK': 'RGB',
+           'YCbCr': 'RGB', 'LAB': 'RGB', 'HSV': 'RGB'}
 
 def split_image(im):
     "(pixel array, divisor to [0,1], alpha channel or None, output mode) of an upright PIL image."
-    if im.mode in _TO_RGB: im = im.convert(_TO_RGB[im.mode] or ('RGBA' if 'transparency' in im.info else 'RGB'))
+    if im.mode in _TO_RGB:
+        im = im.convert(_TO_RGB[im.mode] or ('RGBA' if 'transparency' in im.info else 'RGB'))
     m, alpha = im.mode, None
     if m in ('RGBA', 'LA'): alpha, im = im.getchannel('A'), im.convert(m[:-1])
     if im.mode in ('RGB', 'L'): return np.asarray(im), 255., alpha, m
@@ -64,7 +73,9 @@ def split_image(im):
     if im.mode == 'I': return np.asarray(im), 65535., None, 'I'
     if im.mode == 'F':
         a = np.asarray(im)
-        if not np.isfinite(a).all(): raise ValueError(f"{int((~np.isfinite(a)).sum())} NaN or infinite pixel value(s) in a float (mode F) image")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{int((~np.isfinite(a)).sum())} NaN or infinite pixel value(s) in a "
+                             "float (mode F) image")
         return a, 1., None, 'F'
     raise ValueError(f"unsupported image mode {im.mode!r}")
 
@@ -84,10 +95,13 @@ _LUMA = (0.299, 0.587, 0.114)
 def tile_image(y, mode):
     "A (3,h,w) float output tile -> PIL tile of the output's colour `mode`."
     y = y.float().clamp_(0, 1)
-    if mode in ('RGB', 'RGBA'): return Image.fromarray(y.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+    if mode in ('RGB', 'RGBA'):
+        return Image.fromarray(y.mul_(255).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
     v = y[0] * _LUMA[0] + y[1] * _LUMA[1] + y[2] * _LUMA[2]
-    if mode in ('L', 'LA'): return Image.fromarray(v.mul_(255).round_().to(torch.uint8).cpu().numpy())
-    if mode == 'I;16': return Image.fromarray(v.mul_(65535).round_().cpu().numpy().astype(np.uint16))
+    if mode in ('L', 'LA'):
+        return Image.fromarray(v.mul_(255).round_().to(torch.uint8).cpu().numpy())
+    if mode == 'I;16':
+        return Image.fromarray(v.mul_(65535).round_().cpu().numpy().astype(np.uint16))
     if mode == 'I': return Image.fromarray(v.mul_(65535).round_().cpu().numpy().astype(np.int32))
     return Image.fromarray(v.cpu().numpy().astype(np.float32))
 
@@ -100,7 +114,8 @@ def pad_small(arr):
     column."""
     h, w = arr.shape[:2]
     if min(h, w) >= _MIN_SIDE: return arr
-    return np.pad(arr, ((0, max(_MIN_SIDE - h, 0)), (0, max(_MIN_SIDE - w, 0))) + ((0, 0),) * (arr.ndim - 2), mode='edge')
+    return np.pad(arr, ((0, max(_MIN_SIDE - h, 0)), (0, max(_MIN_SIDE - w, 0)))
+                  + ((0, 0),) * (arr.ndim - 2), mode='edge')
 
 # %% ../nbs/02b_images.ipynb #1beb64c6
 def blank_canvas(mode, size):
@@ -125,18 +140,22 @@ def _for_format(im, fmt):
     # PNG has no 32-bit or float grey: 16 bits (exact for upscale's 0..65535 'I' output)
     if fmt == 'png' and im.mode in ('I', 'F'):
         a = np.asarray(im).astype(np.float64) * (65535 if im.mode == 'F' else 1)
-        if im.mode == 'F' or (a.min() >= 0 and a.max() <= 65535): return Image.fromarray(np.round(np.clip(a, 0, 65535)).astype(np.uint16))
+        if im.mode == 'F' or (a.min() >= 0 and a.max() <= 65535):
+            return Image.fromarray(np.round(np.clip(a, 0, 65535)).astype(np.uint16))
     if im.mode in ('I', 'F') or (fmt != 'png' and im.mode == 'I;16'): im = to8bit(im)
     if fmt == 'jpg' and im.mode in ('RGBA', 'LA'):
         bg = Image.new('RGBA', im.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(bg, im.convert('RGBA')).convert('RGB' if im.mode == 'RGBA' else 'L')
-    if fmt == 'webp' and im.mode not in ('RGB', 'RGBA'): im = im.convert('RGBA' if im.mode == 'LA' else 'RGB')
+        im = Image.alpha_composite(bg, im.convert('RGBA')).convert(
+            'RGB' if im.mode == 'RGBA' else 'L')
+    if fmt == 'webp' and im.mode not in ('RGB', 'RGBA'):
+        im = im.convert('RGBA' if im.mode == 'LA' else 'RGB')
     return im
 
 # %% ../nbs/02b_images.ipynb #bf17fd71
 def check_quality(quality):
     "`quality` for JPEG/WebP as an int from 1 to 100, or a ValueError saying so."
-    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
+    if (isinstance(quality, bool) or not isinstance(quality, (int, np.integer))
+        or not 1 <= quality <= 100):
         raise ValueError(f"quality must be an integer from 1 to 100, got {quality!r}")
     return int(quality)
 
@@ -146,9 +165,11 @@ def save_image(im, path, format=None, quality=95):
     the same folder, then `os.replace`."""
     path = Path(path)
     fmt = format or FORMAT_SUFFIXES.get(path.suffix.lower())
-    if fmt not in SAVE_FORMATS: raise ValueError(f"{path}: cannot tell the format: use a .png, .jpg or .webp name or format='png'|'jpg'|'webp'")
+    if fmt not in SAVE_FORMATS: raise ValueError(f"{path}: cannot tell the format: use a .png, "
+                                                 ".jpg or .webp name or format='png'|'jpg'|'webp'")
     check_quality(quality)
     im = _for_format(im, fmt)
     def write(tmp):
-        with open(tmp, 'wb') as f: im.save(f, format=SAVE_FORMATS[fmt], **({} if fmt == 'png' else dict(quality=quality)))
+        with open(tmp, 'wb') as f:
+            im.save(f, format=SAVE_FORMATS[fmt], **({} if fmt == 'png' else dict(quality=quality)))
     return atomic_write(path, write)

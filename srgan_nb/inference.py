@@ -10,14 +10,17 @@ import torch
 from torch import nn
 import numpy as np
 from .loading import DEFAULT_MODEL, get_model, pick_device, module_device, runner, eval_mode
-from .tiles import probe_generator, effective_reach, plan_tiles, tuned_window, window_pixels, tile_boxes
-from .images import MAX_OUTPUT_PIXELS, as_image, split_image, pad_small, blank_canvas, window_tensor, tile_image, finish_output
+from .tiles import (probe_generator, effective_reach, plan_tiles, tuned_window,
+                            window_pixels, tile_boxes)
+from .images import (MAX_OUTPUT_PIXELS, as_image, split_image, pad_small, blank_canvas,
+                             window_tensor, tile_image, finish_output)
 from .precision import resolve_precision, dense
 
 # %% ../nbs/08_upscale.ipynb #3cfa0e4a
 def check_nonneg_int(v, name):
     "`v` as a non-negative int, or a clear ValueError."
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0: raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
     return int(v)
 
 # %% ../nbs/08_upscale.ipynb #db8c1485
@@ -28,6 +31,7 @@ def _d8(x, k):
     if k & 2: x = x.flip(-2)
     return x
 
+# %% ../nbs/08_upscale.ipynb #4f3fa975
 def _d8_inv(y, k):
     "Undo `_d8(., k)`."
     if k & 2: y = y.flip(-2)
@@ -35,6 +39,7 @@ def _d8_inv(y, k):
     if k & 4: y = y.transpose(-1, -2)
     return y
 
+# %% ../nbs/08_upscale.ipynb #d1938e88
 def self_ensemble(net, x):
     """The mean of `net` over the 8 flips and 90-degree rotations of `x`, each turned back (Lim et
     al. 2017, EDSR+)."""
@@ -60,7 +65,8 @@ def upscale(image,                  # PIL image, file path or uint8 array, in an
             max_pixels=None):       # refuse larger outputs (None: `MAX_OUTPUT_PIXELS`)
     """Upscale `image` (PIL image, path or uint8 array) with `model` (default `DEFAULT_MODEL`; a
     name of `SHIPPED`, 'bicubic', a file or module)."""
-    dev = module_device(model) if device is None and isinstance(model, nn.Module) else pick_device(device)
+    dev = (module_device(model) if device is None and isinstance(model, nn.Module)
+           else pick_device(device))
     net = get_model(model, dev, alpha)
     info = probe_generator(net)
     p = info.precision or resolve_precision(precision, dev)   # another engine (ONNX) has its own
@@ -74,7 +80,8 @@ def upscale(image,                  # PIL image, file path or uint8 array, in an
         # tiny images: edge-padded here, cropped back by finish_output
         arr = pad_small(arr)
         H, W = arr.shape[:2]
-        # the tile side: given, else planned with a measured window, or for a small image with no timing
+        # the tile side: given, else planned with a measured window, or for a small image with no
+        # timing
         if tile is not None: t = check_nonneg_int(tile, 'tile') or max(H, W)
         elif max(H, W) > 2 * pad + 96: t = plan_tiles(H, W, pad, tuned_window(net, p, dev, pad))
         else: t = plan_tiles(H, W, pad, window_pixels(net, p, dev))
@@ -85,7 +92,8 @@ def upscale(image,                  # PIL image, file path or uint8 array, in an
             # comes with the training extras (fastai)
             try: from fastprogress.fastprogress import progress_bar
             except ImportError: progress_bar = None
-            if progress_bar is not None: it = progress_bar(boxes); it.comment = f'{len(boxes)} tiles'
+            if progress_bar is not None:
+                it = progress_bar(boxes); it.comment = f'{len(boxes)} tiles'
         run, dt, cast = runner(net, p, dev)   # BN folded, weights cast once: no autocast needed
         fwd = (lambda x: self_ensemble(run, x)) if ensemble else run
         with torch.inference_mode(), cast:
@@ -94,7 +102,8 @@ def upscale(image,                  # PIL image, file path or uint8 array, in an
                 wy0, _, wx0, _ = window
                 y = fwd(window_tensor(arr, div, window, dev).to(dt))
                 if not torch.isfinite(y).all(): raise NonFiniteOutputError(
-                    f"the network's output holds NaN or infinite values (precision {p}; try precision='fp32', or check the weights)")
+                    f"the network's output holds NaN or infinite values (precision {p}; try "
+                    "precision='fp32', or check the weights)")
                 y = y[0, :, (cy0 - wy0) * s:(cy1 - wy0) * s, (cx0 - wx0) * s:(cx1 - wx0) * s]
                 out.paste(tile_image(y, mode), (cx0 * s, cy0 * s))
     return finish_output(out, mode, a, (w * s, h * s))

@@ -19,7 +19,8 @@ def icnr_(weight, scale=2, init=nn.init.kaiming_normal_):
     """ICNR init in place: each group of `scale**2` output filters gets one copy of an `init`
     kernel; returns `weight`."""
     nf, ni, h, w = weight.shape
-    if nf % scale**2: raise ValueError(f"icnr_: {nf} output channels is not a multiple of scale**2={scale**2}")
+    if nf % scale**2:
+        raise ValueError(f"icnr_: {nf} output channels is not a multiple of scale**2={scale**2}")
     k = init(weight.new_zeros(nf // scale**2, ni, h, w))
     with torch.no_grad(): weight.copy_(k.repeat_interleave(scale**2, dim=0))
     return weight
@@ -43,6 +44,7 @@ class ResidualBlock(nn.Module):
     def __init__(self, n_feats=64, bn=True):
         super().__init__()
         norm = (lambda: nn.BatchNorm2d(n_feats)) if bn else nn.Identity
-        self.body = nn.Sequential(conv(n_feats, n_feats), norm(), nn.PReLU(), conv(n_feats, n_feats), norm())
+        self.body = nn.Sequential(conv(n_feats, n_feats), norm(), nn.PReLU(),
+                                  conv(n_feats, n_feats), norm())
 
     def forward(self, x): return x + self.body(x)

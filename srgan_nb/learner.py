@@ -41,16 +41,19 @@ class DeviceMixedPrecision(MixedPrecision):
         kind = _device(self.learn).type
         # fastai builds a CUDA autocast first, which warns on a machine without CUDA
         with warnings.catch_warnings():
-            if kind != 'cuda': warnings.filterwarnings('ignore', message='.*CUDA is not available.*')
+            if kind != 'cuda':
+                warnings.filterwarnings('ignore', message='.*CUDA is not available.*')
             super().before_fit()
         if kind != 'cuda':
             fp16 = self.amp_mode == AMPMode.FP16
             self.autocast = torch.autocast(kind, dtype=torch.float16 if fp16 else torch.bfloat16)
-            # fp16's range ends at 65504: its gradients need loss scaling on any device (GradScaler runs on a CPU too)
+            # fp16's range ends at 65504: its gradients need loss scaling on any device (GradScaler
+            # runs on a CPU too)
             self.learn.scaler = torch.amp.GradScaler(kind, **{**self.kwargs, 'enabled': fp16})
     def after_loss(self):
         super().after_loss()
-        # a loss that came out of autocast in 16 bits (a GAN's critic term on a CPU) is summed and logged in float32
+        # a loss that came out of autocast in 16 bits (a GAN's critic term on a CPU) is summed and
+        # logged in float32
         self.learn.loss_grad, self.learn.loss = self.loss_grad.float(), self.loss.float()
 
 # %% ../nbs/06_learner.ipynb #9195c050
@@ -59,14 +62,16 @@ def accelerate(learn, precision='auto', channels_last=None):
     with 16-bit or CUDA) to `learn`."""
     dev = _device(learn)
     p = getattr(learn, 'precision', None) or resolve_precision(precision, dev, cuda='bf16')
-    if p != 'fp32' and not hasattr(learn, 'mixed_precision'): learn.add_cb(DeviceMixedPrecision(amp_mode=p))
+    if p != 'fp32' and not hasattr(learn, 'mixed_precision'):
+        learn.add_cb(DeviceMixedPrecision(amp_mode=p))
     learn.precision = p
     if (p != 'fp32' or dev.type == 'cuda') if channels_last is None else channels_last:
         if not hasattr(learn, 'channels_last'): learn.add_cb(ChannelsLast())
     return learn
 
 # %% ../nbs/06_learner.ipynb #78aa4253
-def sr_learner(dls, model, loss='mse', lr=1e-4, precision='auto', channels_last=None, metrics=None, **kwargs):
+def sr_learner(dls, model, loss='mse', lr=1e-4, precision='auto', channels_last=None,
+               metrics=None, **kwargs):
     """fastai `Learner` for a super-resolution `model`: pixel `loss`, the paper's Adam, validation
     PSNR, AMP on CUDA."""
     loss_func = loss if callable(loss) else ContentLoss(loss)
@@ -84,20 +89,22 @@ def show_sr(model, lr, hr, n=3, figsize=None):
     from srgan_nb.metrics import psnr
     n, s = min(n, len(lr)), hr.shape[-1] // lr.shape[-1]
     model.eval()
-    with torch.no_grad(): sr = model(lr[:n].to(next(model.parameters()).device)).float().clamp(0, 1).cpu()
+    with torch.no_grad():
+        sr = model(lr[:n].to(next(model.parameters()).device)).float().clamp(0, 1).cpu()
     fig, axs = plt.subplots(n, 4, figsize=figsize or (11, 2.9 * n), squeeze=False)
     for i in range(n):
         l, h, o = tensor2img(lr[i]), tensor2img(hr[i]), tensor2img(sr[i])
         b = bicubic_up(l, s)
         for ax, im, t in zip(axs[i], [l.resize(h.size, Image.NEAREST), b, o, h],
-                             ['LR (nearest)', f'bicubic {psnr(b, h, s):.2f} dB', f'SR {psnr(o, h, s):.2f} dB', 'HR']):
+                             ['LR (nearest)', f'bicubic {psnr(b, h, s):.2f} dB',
+                              f'SR {psnr(o, h, s):.2f} dB', 'HR']):
             ax.imshow(im); ax.set_title(t, fontsize=9); ax.set_axis_off()
     fig.tight_layout()
     return fig
 
 # %% ../nbs/06_learner.ipynb #cd12ab26
-def bench_train(n_blocks=16, n_feats=64, bs=16, patch_size=96, scale=4, steps=10, warmup=3, device=None, precision='auto',
-                channels_last=None):
+def bench_train(n_blocks=16, n_feats=64, bs=16, patch_size=96, scale=4, steps=10, warmup=3,
+                device=None, precision='auto', channels_last=None):
     """Median seconds per step of a fastai `Learner` loop and of a bare PyTorch loop, same model,
     batch and `precision`, and their ratio."""
     import statistics
@@ -110,8 +117,10 @@ def bench_train(n_blocks=16, n_feats=64, bs=16, patch_size=96, scale=4, steps=10
     model = SRResNet(n_blocks=n_blocks, n_feats=n_feats, scale=scale).to(dev)
     if cl: model = model.to(memory_format=torch.channels_last)
     init = copy.deepcopy(model.state_dict())
-    x, y = torch.rand(bs, 3, patch_size // scale, patch_size // scale, device=dev), torch.rand(bs, 3, patch_size, patch_size, device=dev)
-    if cl: x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
+    x, y = (torch.rand(bs, 3, patch_size // scale, patch_size // scale, device=dev),
+            torch.rand(bs, 3, patch_size, patch_size, device=dev))
+    if cl: x, y = (x.contiguous(memory_format=torch.channels_last),
+                   y.contiguous(memory_format=torch.channels_last))
     n, loss_fn = steps + warmup, nn.MSELoss()
     losses = {}
     def bare():
@@ -134,8 +143,10 @@ def bench_train(n_blocks=16, n_feats=64, bs=16, patch_size=96, scale=4, steps=10
             self.t = now; self.losses.append(self.learn.loss.item())
     def fa():
         model.load_state_dict(init)
-        dls = DataLoaders(DataLoader([(x, y)] * (n + 1), bs=None), DataLoader([(x, y)], bs=None), device=dev)
-        learn = accelerate(Learner(dls, model, loss_func=loss_fn, opt_func=paper_adam, lr=1e-4, cbs=Timer()), p, cl)
+        dls = DataLoaders(DataLoader([(x, y)] * (n + 1), bs=None),
+                          DataLoader([(x, y)], bs=None), device=dev)
+        learn = accelerate(Learner(dls, model, loss_func=loss_fn, opt_func=paper_adam, lr=1e-4,
+                                   cbs=Timer()), p, cl)
         with learn.no_bar(), learn.no_logging(): learn.fit(1)
         # the loss of step n, as the bare loop's last
         losses['fastai'] = learn.timer.losses[n - 1]
@@ -144,32 +155,41 @@ def bench_train(n_blocks=16, n_feats=64, bs=16, patch_size=96, scale=4, steps=10
     # interleave two rounds: load from other users hits both loops alike
     tb, tf = tb + bare(), tf + fa()
     b, f = statistics.median(tb), statistics.median(tf)
-    return {'fastai_s': f, 'torch_s': b, 'ratio': f / b, 'steps': len(tb), 'device': str(dev), 'precision': p, 'channels_last': cl,
+    return {'fastai_s': f, 'torch_s': b, 'ratio': f / b, 'steps': len(tb), 'device': str(dev),
+            'precision': p, 'channels_last': cl,
             # the last step's loss: the two loops compute the same thing
             'fastai_loss': losses['fastai'], 'torch_loss': losses['torch']}
 
 # %% ../nbs/06_learner.ipynb #f21b35c2
 def _bench_main(args):
     "Run `srgan_nb bench-train`; returns the exit code."
-    r = bench_train(args.n_blocks, args.n_feats, args.batch_size, args.patch_size, args.scale, args.steps, args.warmup,
-                    None if args.device == 'auto' else args.device, args.precision, {'auto': None, 'on': True, 'off': False}[args.channels_last])
-    print(f"SRResNet B={args.n_blocks} bs {args.batch_size} patch {args.patch_size} on {r['device']}, {r['precision']}"
-          f"{', channels_last' if r['channels_last'] else ''}, median of {r['steps']} steps: "
-          f"fastai {r['fastai_s']:.3f} s/step, bare PyTorch {r['torch_s']:.3f} s/step, ratio {r['ratio']:.2f}x")
+    r = bench_train(args.n_blocks, args.n_feats, args.batch_size, args.patch_size, args.scale,
+                    args.steps, args.warmup, None if args.device == 'auto' else args.device,
+                    args.precision, {'auto': None, 'on': True, 'off': False}[args.channels_last])
+    print(f"SRResNet B={args.n_blocks} bs {args.batch_size} patch {args.patch_size} on "
+          f"{r['device']}, {r['precision']}{', channels_last' if r['channels_last'] else ''}, "
+          f"median of {r['steps']} steps: fastai {r['fastai_s']:.3f} s/step, bare PyTorch "
+          f"{r['torch_s']:.3f} s/step, ratio {r['ratio']:.2f}x")
     return 0
 
 def add_bench_command(subparsers):
     """Add the `bench-train` sub-command (fastai loop vs bare PyTorch loop, seconds per step) to an
     argparse `subparsers`."""
-    p = subparsers.add_parser('bench-train', help='seconds per training step: fastai Learner vs a bare PyTorch loop',
-                              description='Times SRResNet training steps in a fastai Learner and in a bare PyTorch loop on the same model and batch.',
+    p = subparsers.add_parser('bench-train', help='seconds per training step: fastai Learner vs a '
+                                                  'bare PyTorch loop',
+                              description='Times SRResNet training steps in a fastai Learner and '
+                                          'in a bare PyTorch loop on the same model and batch.',
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     a = p.add_argument
     a('--n-blocks', type=int, default=16); a('--n-feats', type=int, default=64)
-    a('--batch-size', type=int, default=16); a('--patch-size', type=int, default=96); a('--scale', type=int, default=4)
-    a('--steps', type=int, default=10, help='timed steps per loop and round'); a('--warmup', type=int, default=3, help='untimed steps first')
+    a('--batch-size', type=int, default=16); a('--patch-size', type=int, default=96)
+    a('--scale', type=int, default=4)
+    a('--steps', type=int, default=10, help='timed steps per loop and round')
+    a('--warmup', type=int, default=3, help='untimed steps first')
     a('--device', default='auto', choices=['auto', 'cpu', 'cuda'])
-    a('--precision', default='auto', choices=['auto', 'fp32', 'fp16', 'bf16'], help='both loops in this precision (auto: as training picks it)')
-    a('--channels-last', default='auto', choices=['auto', 'on', 'off'], help='memory format of both loops (auto: as training picks it)')
+    a('--precision', default='auto', choices=['auto', 'fp32', 'fp16', 'bf16'],
+      help='both loops in this precision (auto: as training picks it)')
+    a('--channels-last', default='auto', choices=['auto', 'on', 'off'],
+      help='memory format of both loops (auto: as training picks it)')
     p.set_defaults(func=_bench_main)
     return p

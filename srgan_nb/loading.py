@@ -24,15 +24,19 @@ def _mps_ok():
     mps = getattr(torch.backends, 'mps', None)
     return bool(mps is not None and mps.is_available())
 
+# %% ../nbs/08_loading.ipynb #1b59e6a3
 def pick_device(device=None):
     "A `torch.device` for `device`; None or 'auto' picks CUDA, then MPS, then CPU."
     if device is None or device == 'auto':
         if torch.cuda.is_available(): return torch.device('cuda')
         return torch.device('mps' if _mps_ok() else 'cpu')
     try: d = torch.device(device)
-    except (RuntimeError, TypeError): raise ValueError(f"unknown device {device!r}: use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'") from None
-    if d.type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f"device {device!r}: CUDA is not available here (use 'auto' or 'cpu')")
-    if d.type == 'mps' and not _mps_ok(): raise ValueError(f"device {device!r}: MPS is not available here (use 'auto' or 'cpu')")
+    except (RuntimeError, TypeError): raise ValueError(f"unknown device {device!r}: use 'auto', "
+                                                       "'cpu', 'cuda', 'cuda:N' or 'mps'") from None
+    if d.type == 'cuda' and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: CUDA is not available here (use 'auto' or 'cpu')")
+    if d.type == 'mps' and not _mps_ok():
+        raise ValueError(f"device {device!r}: MPS is not available here (use 'auto' or 'cpu')")
     return d
 
 # %% ../nbs/08_loading.ipynb #39425998
@@ -40,7 +44,9 @@ def pick_device(device=None):
 DEFAULT_MODEL = 'real-srresnet'
 # what `alpha` blends: fidelity -> texture
 PAIRS = {'srresnet': ('srresnet', 'srgan'), 'srgan': ('srresnet', 'srgan'),
-         'real-srresnet': ('real-srresnet', 'real-srgan'), 'real-srgan': ('real-srresnet', 'real-srgan')}
+         'real-srresnet': ('real-srresnet', 'real-srgan'),
+         'real-srgan': ('real-srresnet', 'real-srgan')}
+
 
 
 # %% ../nbs/08_loading.ipynb #f0882c26
@@ -50,29 +56,37 @@ class Bicubic(nn.Module):
     def __init__(self, scale=4):
         super().__init__()
         self.scale, self.config = scale, dict(scale=scale)
-    def forward(self, x): return F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False)
+    def forward(self, x):
+        return F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False)
 
 # %% ../nbs/08_loading.ipynb #99e18d3e
 def _check_alpha(alpha):
     "`alpha` as a float in [0, 1], or a clear ValueError."
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 <= float(alpha) <= 1:
-        raise ValueError(f"alpha must be a number in [0, 1] (0 = SRResNet, 1 = SRGAN), got {alpha!r}")
+        raise ValueError("alpha must be a number in [0, 1] (0 = SRResNet, 1 = SRGAN), got "
+                         f"{alpha!r}")
     return float(alpha)
 
+# %% ../nbs/08_loading.ipynb #e1458968
 def interpolate_generators(g0, g1, alpha):
     """A new generator with weights (1-`alpha`)*`g0` + `alpha`*`g1` (network interpolation); both
     need the same architecture."""
     alpha = _check_alpha(alpha)
     c0, c1 = getattr(g0, 'config', None), getattr(g1, 'config', None)
     if type(g0) is not type(g1) or c0 != c1:
-        raise ValueError(f"cannot interpolate {type(g0).__name__}({c0}) and {type(g1).__name__}({c1}): the two generators need the same architecture and config")
+        raise ValueError(f"cannot interpolate {type(g0).__name__}({c0}) and "
+                         f"{type(g1).__name__}({c1}): the two generators need the same "
+                         "architecture and config")
     s0, s1 = g0.state_dict(), g1.state_dict()
     if s0.keys() != s1.keys() or any(s0[k].shape != s1[k].shape for k in s0):
-        raise ValueError("cannot interpolate: the two generators have different parameter names or shapes")
+        raise ValueError("cannot interpolate: the two generators have different parameter names or "
+                         "shapes")
     g = copy.deepcopy(g0)
-    g.load_state_dict({k: torch.lerp(v, s1[k].to(v), alpha) if v.is_floating_point() else v for k, v in s0.items()})
+    g.load_state_dict({k: torch.lerp(v, s1[k].to(v), alpha) if v.is_floating_point() else v
+                       for k, v in s0.items()})
     m0, m1 = getattr(g0, 'meta', {}) or {}, getattr(g1, 'meta', {}) or {}
-    g.meta = {k: str(max(int(m0[k]), int(m1[k]))) for k in ('reach',) if k in m0 and k in m1 and m0.get('reach_tol') == m1.get('reach_tol')}
+    g.meta = {k: str(max(int(m0[k]), int(m1[k]))) for k in ('reach',)
+              if k in m0 and k in m1 and m0.get('reach_tol') == m1.get('reach_tol')}
     # a blend keeps the larger measured reach of its two ends
     if g.meta: g.meta['reach_tol'] = m0['reach_tol']
     return g.eval()
@@ -103,11 +117,16 @@ def _resolve(model):
     if isinstance(model, str) and model in SHIPPED: p = shipped_weights(model)
     elif isinstance(model, (str, os.PathLike)):
         p = Path(model)
-        if not p.is_file(): raise FileNotFoundError(f"model {str(model)!r} is neither a model name ({', '.join(SHIPPED)}, bicubic) nor an existing generator file")
-    else: raise TypeError(f"model must be a name ({', '.join(SHIPPED)}, bicubic), a generator file or an nn.Module, got {type(model).__name__}")
+        if not p.is_file():
+            raise FileNotFoundError(f"model {str(model)!r} is neither a model name "
+                                    f"({', '.join(SHIPPED)}, bicubic) nor an existing generator "
+                                    "file")
+    else: raise TypeError(f"model must be a name ({', '.join(SHIPPED)}, bicubic), a generator file "
+                          f"or an nn.Module, got {type(model).__name__}")
     p = p.resolve(); st = p.stat()
     return (str(p), st.st_mtime_ns, st.st_size), lambda: load_generator(p)
 
+# %% ../nbs/08_loading.ipynb #94c34372
 def _cached(key, make, device):
     "The model for `key` on `device`, made by `make()` on first use (LRU cache)."
     key = key + (str(device),)
@@ -120,6 +139,7 @@ def _cached(key, make, device):
     while len(_CACHE) > _CACHE_SIZE: _CACHE.popitem(last=False)
     return m
 
+# %% ../nbs/08_loading.ipynb #ec339178
 def get_model(model=DEFAULT_MODEL, device=None, alpha=None):
     """The generator for `model` (name, file, module, or a pair blended by `alpha`) on `device`;
     names and files are cached."""
@@ -127,17 +147,22 @@ def get_model(model=DEFAULT_MODEL, device=None, alpha=None):
         alpha = _check_alpha(alpha)
         if isinstance(model, str) and model in PAIRS: model = PAIRS[model]
         if not (isinstance(model, (tuple, list)) and len(model) == 2):
-            raise ValueError(f"alpha blends two generators: use a shipped name ({', '.join(SHIPPED)}: its pair) or model=(g0, g1), not {model!r}")
+            raise ValueError("alpha blends two generators: use a shipped name "
+                             f"({', '.join(SHIPPED)}: its pair) or model=(g0, g1), not {model!r}")
         if not any(isinstance(m, nn.Module) for m in model):
             (k0, make0), (k1, make1) = _resolve(model[0]), _resolve(model[1])
-            return _cached(('blend', alpha, k0, k1), lambda: interpolate_generators(make0(), make1(), alpha), pick_device(device))
+            return _cached(('blend', alpha, k0, k1),
+                           lambda: interpolate_generators(make0(), make1(), alpha),
+                           pick_device(device))
         g0 = get_model(model[0], device)
         return interpolate_generators(g0, get_model(model[1], module_device(g0)), alpha)
     if isinstance(model, nn.Module):
         stateless = next(model.parameters(), None) is None and next(model.buffers(), None) is None
-        if device is None or stateless or _same_device(module_device(model), pick_device(device)): return model
+        if device is None or stateless or _same_device(module_device(model), pick_device(device)):
+            return model
         return copy.deepcopy(model).to(pick_device(device))
-    if isinstance(model, (tuple, list)): raise ValueError("a pair of generators is blended: pass alpha in [0, 1] too")
+    if isinstance(model, (tuple, list)):
+        raise ValueError("a pair of generators is blended: pass alpha in [0, 1] too")
     key, make = _resolve(model)
     return _cached(key, make, pick_device(device))
 
@@ -179,9 +204,12 @@ def fold_bn(net):
     for seq in [m for m in net.modules() if isinstance(m, nn.Sequential)]:
         for i in range(1, len(seq)):
             c, bn = seq[i - 1], seq[i]
-            if not (isinstance(c, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d) and bn.running_var is not None): continue
-            # BN(conv(x)) = gamma (W*x + b - mu) / sqrt(var + eps) + beta = (k W)*x + ((b - mu) k + beta),
-            # with k = gamma / sqrt(var + eps) per output channel: one convolution with scaled weights and a new bias
+            if not (isinstance(c, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)
+                    and bn.running_var is not None): continue
+            # BN(conv(x)) = gamma (W*x + b - mu) / sqrt(var + eps) + beta
+            #             = (k W)*x + ((b - mu) k + beta),
+            # with k = gamma / sqrt(var + eps) per output channel: one convolution with scaled
+            # weights and a new bias
             with torch.no_grad():
                 k = (bn.running_var + bn.eps).rsqrt()
                 if bn.affine: k = k * bn.weight

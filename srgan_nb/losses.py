@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['VGG_CONTENT_LAYERS', 'CONTENT_KINDS', 'PAPER_ADV_WEIGHT', 'CONTENT_CHOICES', 'ContentLoss', 'adv_loss_g',
            'adv_loss_d', 'tv_loss', 'adv_weight_for', 'PerceptualLoss', 'ssim_t', 'SSIMLoss', 'gradient_penalty',
-           'SumLoss', 'make_content_loss', 'GridLoss']
+           'SumLoss', 'make_content_loss', 'GridLoss', 'BlockLoss']
 
 # %% ../nbs/04_losses.ipynb #39dc6903
 import torch
@@ -23,7 +23,8 @@ class ContentLoss(nn.Module):
     def __init__(self, kind='mse', vgg_weights='imagenet', rescale=1/12.75):
         super().__init__()
         if kind not in CONTENT_KINDS and kind not in VGG19_LAYERS:
-            raise ValueError(f"unknown content loss {kind!r}; choose from {CONTENT_KINDS} or a VGG19 layer name")
+            raise ValueError(f"unknown content loss {kind!r}; choose from {CONTENT_KINDS} or a "
+                             "VGG19 layer name")
         self.kind, self.rescale = kind, rescale
         self.layer = VGG_CONTENT_LAYERS.get(kind, kind if kind in VGG19_LAYERS else None)
         self.vgg = VGGFeatures((self.layer,), weights=vgg_weights) if self.layer else None
@@ -35,7 +36,8 @@ class ContentLoss(nn.Module):
         return v
 
     def _value(self, pred, target):
-        # every loss value in float32, also under autocast: a 16-bit mean of small squared errors loses its digits
+        # every loss value in float32, also under autocast: a 16-bit mean of small squared errors
+        # loses its digits
         if self.kind == 'mse': return F.mse_loss(pred.float(), target.float())
         if self.kind == 'l1': return F.l1_loss(pred.float(), target.float())
         if self.kind == 'ssim': return 1 - ssim_t(pred, target)
@@ -45,7 +47,9 @@ class ContentLoss(nn.Module):
         # ... their distance in float32
         return F.mse_loss(fp.float() * self.rescale, ft.float() * self.rescale)
 
-    def extra_repr(self): return f"kind={self.kind!r}" + (f", layer={self.layer!r}, rescale={self.rescale:.5g}" if self.layer else '')
+    def extra_repr(self):
+        return f"kind={self.kind!r}" + (f", layer={self.layer!r}, rescale={self.rescale:.5g}"
+                                        if self.layer else '')
 
 # %% ../nbs/04_losses.ipynb #48711b2f
 def adv_loss_g(fake_logits):
@@ -78,7 +82,8 @@ def adv_weight_for(content):
     paper's 1e-3, divided by 4 for 'mse' (its MSE was on [-1,1] images, 4x ours on [0,1]) and by
     2 for 'l1'."""
     kind = getattr(content, 'kind', content)
-    return PAPER_ADV_WEIGHT / {'mse': 4, 'l1': 2}.get(kind, 1) if isinstance(kind, str) else PAPER_ADV_WEIGHT
+    return (PAPER_ADV_WEIGHT / {'mse': 4, 'l1': 2}.get(kind, 1) if isinstance(kind, str)
+            else PAPER_ADV_WEIGHT)
 
 # %% ../nbs/04_losses.ipynb #22422ed3
 class PerceptualLoss(nn.Module):
@@ -86,7 +91,8 @@ class PerceptualLoss(nn.Module):
     (total, parts dict); `adv_weight=None`: `adv_weight_for(content)`."""
     def __init__(self, content, adv_weight=None, vgg_weights='imagenet', rescale=1/12.75):
         super().__init__()
-        self.content = ContentLoss(content, vgg_weights, rescale) if isinstance(content, str) else content
+        self.content = (ContentLoss(content, vgg_weights, rescale) if isinstance(content, str)
+                        else content)
         self.adv_weight = adv_weight_for(self.content) if adv_weight is None else adv_weight
 
     def forward(self, sr, hr, fake_logits=None):
@@ -105,19 +111,24 @@ def _gauss_window(window_size, sigma, device=None, dtype=None):
     g = torch.exp(-x ** 2 / (2 * sigma ** 2))
     return g / g.sum()
 
+# %% ../nbs/04_losses.ipynb #b541e878
 def ssim_t(x, y, window_size=11, sigma=1.5, data_range=1., reduction='mean', K1=0.01, K2=0.03):
     """Differentiable SSIM of image tensors (N,C,H,W) or (C,H,W): Gaussian window, per channel,
     valid filtering."""
-    if x.shape != y.shape: raise ValueError(f"ssim_t: shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
-    if reduction not in ('mean', 'none'): raise ValueError(f"reduction must be 'mean' or 'none', not {reduction!r}")
+    if x.shape != y.shape:
+        raise ValueError(f"ssim_t: shapes differ: {tuple(x.shape)} vs {tuple(y.shape)}")
+    if reduction not in ('mean', 'none'):
+        raise ValueError(f"reduction must be 'mean' or 'none', not {reduction!r}")
     single = x.dim() == 3
     if single: x, y = x[None], y[None]
     n, c, h, w = x.shape
     if h < window_size or w < window_size:
-        raise ValueError(f"ssim_t: images ({h}x{w}) are smaller than the {window_size}x{window_size} window")
+        raise ValueError(f"ssim_t: images ({h}x{w}) are smaller than the "
+                         f"{window_size}x{window_size} window")
     # in float32 even inside autocast:
     with torch.autocast(x.device.type, enabled=False):
-        return _ssim_f32(x.float(), y.float(), window_size, sigma, data_range, reduction, K1, K2, single)
+        return _ssim_f32(x.float(), y.float(), window_size, sigma, data_range, reduction,
+                         K1, K2, single)
 
 # %% ../nbs/04_losses.ipynb #756c4438
 def _ssim_f32(x, y, window_size, sigma, data_range, reduction, K1, K2, single):
@@ -137,12 +148,14 @@ def _ssim_f32(x, y, window_size, sigma, data_range, reduction, K1, K2, single):
     s = s.flatten(1).mean(1)
     return s[0] if single else s
 
+# %% ../nbs/04_losses.ipynb #fc2ab00d
 class SSIMLoss(nn.Module):
     "1 - `ssim_t`(pred, target): a differentiable SSIM loss for images in [0, data_range]."
     def __init__(self, window_size=11, sigma=1.5, data_range=1.):
         super().__init__()
         self.window_size, self.sigma, self.data_range = window_size, sigma, data_range
-    def forward(self, pred, target): return 1 - ssim_t(pred, target, self.window_size, self.sigma, self.data_range)
+    def forward(self, pred, target):
+        return 1 - ssim_t(pred, target, self.window_size, self.sigma, self.data_range)
 
 # %% ../nbs/04_losses.ipynb #a246d7b5
 def gradient_penalty(critic, real, fake):
@@ -182,17 +195,22 @@ def _parse_terms(spec):
     for t in str(spec).replace(' ', '').split('+'):
         w, _, k = t.rpartition('*')
         try: w = float(w) if w else 1.
-        except ValueError: raise ValueError(f"content loss term {t!r}: the weight {w!r} is not a number") from None
-        if k not in CONTENT_KINDS: raise ValueError(f"unknown content loss {k!r} in {spec!r}; choose from {CONTENT_KINDS} (sums: 'ssim+vgg11', 'ssim+0.1*vgg11')")
+        except ValueError:
+            raise ValueError(f"content loss term {t!r}: the weight {w!r} is not a number") from None
+        if k not in CONTENT_KINDS:
+            raise ValueError(f"unknown content loss {k!r} in {spec!r}; choose from {CONTENT_KINDS} "
+                             "(sums: 'ssim+vgg11', 'ssim+0.1*vgg11')")
         res.append((w, k))
     return res
 
+# %% ../nbs/04_losses.ipynb #fb0601ba
 def make_content_loss(spec='mse', vgg_weights='imagenet', rescale=1/12.75):
     """Content loss module from a kind ('mse', 'ssim', 'vgg11', ...) or a '+' sum of weighted kinds
     ('ssim+vgg11', 'ssim+0.1*vgg11')."""
     terms = _parse_terms(spec)
     if len(terms) == 1 and terms[0][0] == 1.: return ContentLoss(terms[0][1], vgg_weights, rescale)
-    if sum(k in VGG_CONTENT_LAYERS for _, k in terms) > 1 and not isinstance(vgg_weights, nn.Module):
+    if (sum(k in VGG_CONTENT_LAYERS for _, k in terms) > 1
+        and not isinstance(vgg_weights, nn.Module)):
         vgg_weights = load_vgg19(vgg_weights)                   # one backbone for all VGG terms
     return SumLoss({k: (w, ContentLoss(k, vgg_weights, rescale)) for w, k in terms})
 
@@ -212,3 +230,26 @@ class GridLoss(nn.Module):
             tot = tot + (m - m.mean((-2, -1), keepdim=True)).pow(2).mean()
         return tot
     def extra_repr(self): return f"periods={self.periods}"
+
+# %% ../nbs/04_losses.ipynb #a248b824
+class BlockLoss(nn.Module):
+    """Mean squared luma step of pred - target across the edges of a `period`-px grid that starts at
+    the corner (8 x the scale: the input's JPEG blocks): a penalty on sharpened block edges."""
+    def __init__(self, period=32):
+        super().__init__()
+        self.period = period
+    def forward(self, pred, target):
+        # d^Y: the error's luma, (N, H, W)
+        d = (pred - target).float()
+        y = 0.299 * d[:, 0] + 0.587 * d[:, 1] + 0.114 * d[:, 2]
+        p = self.period
+        # steps between column x-1 and x (row y-1 and y), x = p, 2p, ... inside the image
+        sx = y[..., p::p] - y[..., p - 1:-1:p]
+        sy = y[..., p::p, :] - y[..., p - 1:-1:p, :]
+        parts = [s.pow(2).flatten() for s in (sx, sy) if s.numel()]
+        if not parts: raise ValueError(f"BlockLoss: images of {tuple(pred.shape[-2:])} px have no "
+                                       f"edge of the {p}-px grid inside")
+        return torch.cat(parts).mean()
+    def extra_repr(self): return f"period={self.period}"
+
+

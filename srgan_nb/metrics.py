@@ -11,6 +11,7 @@ import numpy as np, torch
 import torch.nn.functional as F
 from PIL import Image
 from fastai.learner import Metric
+from fastcore.basics import patch
 
 # %% ../nbs/05_metrics.ipynb #fe082b8c
 _GRAY_MODES = ('L', 'LA', '1', 'I', 'I;16', 'I;16B', 'I;16L', 'F')
@@ -18,7 +19,8 @@ _GRAY_MODES = ('L', 'LA', '1', 'I', 'I;16', 'I;16B', 'I;16L', 'F')
 def _to_batch(img, name='image'):
     "`img` as a float64 numpy (N,C,H,W) array on the 0..255 scale, and whether it was a batch."
     if isinstance(img, Image.Image):
-        if img.mode not in ('RGB', 'L'): img = img.convert('L' if img.mode in _GRAY_MODES else 'RGB')
+        if img.mode not in ('RGB', 'L'):
+            img = img.convert('L' if img.mode in _GRAY_MODES else 'RGB')
         img = np.asarray(img)
     if isinstance(img, np.ndarray):
         if img.dtype != np.uint8:
@@ -26,17 +28,21 @@ def _to_batch(img, name='image'):
                             "convert to uint8, or pass a float tensor in [0,1]")
         if img.ndim == 2: img = img[..., None]
         if img.ndim != 3 or img.shape[2] not in (1, 3):
-            raise ValueError(f"{name}: expected an HxW, HxWx1 or HxWx3 array, got shape {img.shape}")
+            raise ValueError(f"{name}: expected an HxW, HxWx1 or HxWx3 array, got "
+                             f"shape {img.shape}")
         return img.transpose(2, 0, 1)[None].astype(np.float64), False
     if isinstance(img, torch.Tensor):
         if img.ndim not in (2, 3, 4) or (img.ndim > 2 and img.shape[-3] not in (1, 3)):
-            raise ValueError(f"{name}: expected a (C,H,W) or (N,C,H,W) tensor with C = 1 or 3, got {tuple(img.shape)}")
+            raise ValueError(f"{name}: expected a (C,H,W) or (N,C,H,W) tensor with C = 1 or 3, got "
+                             f"{tuple(img.shape)}")
         t = img.detach().cpu()
-        a = t.numpy().astype(np.float64) if t.dtype == torch.uint8 else np.clip(t.to(torch.float64).numpy(), 0, 1) * 255
+        a = (t.numpy().astype(np.float64) if t.dtype == torch.uint8
+             else np.clip(t.to(torch.float64).numpy(), 0, 1) * 255)
         if a.ndim == 2: a = a[None]
         if a.ndim == 3: a = a[None]
         return a, img.ndim == 4
-    raise TypeError(f"{name}: expected a PIL image, a uint8 numpy array or a torch tensor, got {type(img).__name__}")
+    raise TypeError(f"{name}: expected a PIL image, a uint8 numpy array or a torch tensor, got "
+                    f"{type(img).__name__}")
 
 # %% ../nbs/05_metrics.ipynb #2f451dba
 def _y(t):
@@ -59,7 +65,9 @@ def _pair(sr, hr, crop_border, y_channel):
     a, batched = _to_batch(sr, 'sr')
     b, _ = _to_batch(hr, 'hr')
     if a.shape != b.shape:
-        def desc(t): return f"{t.shape[-1]}x{t.shape[-2]} (WxH) with {t.shape[1]} channel(s)" + (f", batch {t.shape[0]}" if t.shape[0] > 1 else '')
+        def desc(t):
+            return (f"{t.shape[-1]}x{t.shape[-2]} (WxH) with {t.shape[1]} channel(s)"
+                    + (f", batch {t.shape[0]}" if t.shape[0] > 1 else ''))
         raise ValueError(f"sr and hr differ in size: sr is {desc(a)}, hr is {desc(b)}")
     if y_channel: a, b = _y(a), _y(b)
     c = int(crop_border)
@@ -69,11 +77,13 @@ def _pair(sr, hr, crop_border, y_channel):
         a, b = a[..., c:-c, c:-c], b[..., c:-c, c:-c]
     return a, b, batched
 
+# %% ../nbs/05_metrics.ipynb #f491f546
 def _psnr_per_image(a, b):
     "PSNR (dB) of each image of two 0..255 batches, as a float64 array (N,)."
     mse = ((a - b) ** 2).mean(axis=(1, 2, 3))
     with np.errstate(divide='ignore'): return 10 * np.log10(255. ** 2 / mse)  # mse == 0 gives inf
 
+# %% ../nbs/05_metrics.ipynb #7a05b7e9
 def psnr(sr, hr, crop_border=4, y_channel=True):
     """PSNR in dB of `sr` against `hr` on BT.601 Y with `crop_border` pixels removed (mean over a
     batch)."""
@@ -87,22 +97,27 @@ def _gauss_1d(size=11, sigma=1.5):
     g = np.exp(-x ** 2 / (2 * sigma ** 2))
     return g / g.sum()
 
+# %% ../nbs/05_metrics.ipynb #1258cdc6
 def _filter_valid(x, g):
     "Separable 'valid' filtering of the last two axes of `x` with the 1-D window `g`."
     k, (H, W) = len(g), x.shape[-2:]
     x = sum(g[i] * x[..., i:H - k + 1 + i, :] for i in range(k))
     return sum(g[i] * x[..., :, i:W - k + 1 + i] for i in range(k))
 
+# %% ../nbs/05_metrics.ipynb #112ea60d
 def _ssim_map(a, b, size=11, sigma=1.5, K1=0.01, K2=0.03, L=255.):
     "SSIM map (numpy, 'valid' positions only) of two (N,C,H,W) 0..255 float64 batches."
     if a.shape[-1] < size or a.shape[-2] < size:
-        raise ValueError(f"SSIM needs at least {size}x{size} pixels after the border crop, got {a.shape[-1]}x{a.shape[-2]}")
+        raise ValueError(f"SSIM needs at least {size}x{size} pixels after the border crop, got "
+                         f"{a.shape[-1]}x{a.shape[-2]}")
     g = _gauss_1d(size, sigma)
     mu_a, mu_b, e_aa, e_bb, e_ab = _filter_valid(np.stack([a, b, a * a, b * b, a * b]), g)
     var_a, var_b, cov = e_aa - mu_a ** 2, e_bb - mu_b ** 2, e_ab - mu_a * mu_b
     C1, C2 = (K1 * L) ** 2, (K2 * L) ** 2
-    return ((2 * mu_a * mu_b + C1) * (2 * cov + C2)) / ((mu_a ** 2 + mu_b ** 2 + C1) * (var_a + var_b + C2))
+    return ((2 * mu_a * mu_b + C1) * (2 * cov + C2)) / ((mu_a ** 2 + mu_b ** 2 + C1)
+                                                        * (var_a + var_b + C2))
 
+# %% ../nbs/05_metrics.ipynb #d095ff59
 def ssim(sr, hr, crop_border=4, y_channel=True):
     """SSIM of `sr` against `hr` (Gaussian 11x11, sigma 1.5, on BT.601 Y, `crop_border` removed;
     mean over a batch)."""
@@ -117,16 +132,6 @@ class PSNRMetric(Metric):
         self.crop_border, self.y_channel, self._name = crop_border, y_channel, name
         self.reset()
     def reset(self): self.total, self.count = 0., 0
-    def accumulate(self, learn):
-        pred, targ = learn.pred, (learn.yb[0] if len(learn.yb) else None)
-        if not (isinstance(pred, torch.Tensor) and isinstance(targ, torch.Tensor)) or pred.shape != targ.shape or pred.ndim != 4: return
-        crop = self.crop_border
-        if crop is None:
-            xb = learn.xb[0] if len(learn.xb) else None
-            crop = targ.shape[-1] // xb.shape[-1] if isinstance(xb, torch.Tensor) and xb.ndim == 4 else 4
-        a, b, _ = _pair(pred, targ, crop, self.y_channel)
-        v = _psnr_per_image(a, b)
-        self.total += float(v.sum()); self.count += len(v)
     @property
     def value(self): return self.total / self.count if self.count else None
     @property
@@ -134,19 +139,38 @@ class PSNRMetric(Metric):
 
 psnr_metric = PSNRMetric()
 
+# %% ../nbs/05_metrics.ipynb #9711b734
+@patch
+def accumulate(self:PSNRMetric, learn):
+    pred, targ = learn.pred, (learn.yb[0] if len(learn.yb) else None)
+    if (not (isinstance(pred, torch.Tensor) and isinstance(targ, torch.Tensor))
+        or pred.shape != targ.shape or pred.ndim != 4): return
+    crop = self.crop_border
+    if crop is None:
+        xb = learn.xb[0] if len(learn.xb) else None
+        crop = (targ.shape[-1] // xb.shape[-1]
+                if isinstance(xb, torch.Tensor) and xb.ndim == 4 else 4)
+    a, b, _ = _pair(pred, targ, crop, self.y_channel)
+    v = _psnr_per_image(a, b)
+    self.total += float(v.sum()); self.count += len(v)
+
 # %% ../nbs/05_metrics.ipynb #e069faf5
 def _laplacian_energy(y):
     "Mean |4-neighbour Laplacian| over the last two axes of a float array or tensor of luma."
-    lap = 4 * y[..., 1:-1, 1:-1] - y[..., :-2, 1:-1] - y[..., 2:, 1:-1] - y[..., 1:-1, :-2] - y[..., 1:-1, 2:]
-    return abs(lap).mean(axis=(-2, -1)) if isinstance(lap, np.ndarray) else lap.abs().mean(dim=(-2, -1))
+    lap = (4 * y[..., 1:-1, 1:-1] - y[..., :-2, 1:-1] - y[..., 2:, 1:-1] - y[..., 1:-1, :-2]
+           - y[..., 1:-1, 2:])
+    return (abs(lap).mean(axis=(-2, -1)) if isinstance(lap, np.ndarray)
+            else lap.abs().mean(dim=(-2, -1)))
 
+# %% ../nbs/05_metrics.ipynb #fb3ff220
 def detail_energy(img, border=0):
     """Mean absolute 3x3 Laplacian of the BT.601 luma of `img` (PIL image, uint8 array or [0,1]
     tensor), `border` px cropped."""
     a, _ = _to_batch(img)
     y = _y(a)[:, 0]
     if border: y = y[:, border:-border, border:-border]
-    if min(y.shape[-2:]) < 3: raise ValueError(f"detail_energy: image too small ({y.shape[-1]}x{y.shape[-2]} after the border)")
+    if min(y.shape[-2:]) < 3: raise ValueError("detail_energy: image too small "
+                                               f"({y.shape[-1]}x{y.shape[-2]} after the border)")
     return float(_laplacian_energy(y).mean())
 
 # %% ../nbs/05_metrics.ipynb #6365a9cc
@@ -163,9 +187,11 @@ class DetailMetric(Metric):
     def reset(self): self.total, self.count = 0., 0
     def accumulate(self, learn):
         pred, targ = learn.pred, (learn.yb[0] if len(learn.yb) else None)
-        if not (isinstance(pred, torch.Tensor) and isinstance(targ, torch.Tensor)) or pred.shape != targ.shape or pred.ndim != 4: return
+        if (not (isinstance(pred, torch.Tensor) and isinstance(targ, torch.Tensor))
+            or pred.shape != targ.shape or pred.ndim != 4): return
         xb = learn.xb[0] if len(learn.xb) else None
-        crop = targ.shape[-1] // xb.shape[-1] if isinstance(xb, torch.Tensor) and xb.ndim == 4 else 4
+        crop = (targ.shape[-1] // xb.shape[-1]
+                if isinstance(xb, torch.Tensor) and xb.ndim == 4 else 4)
         e = lambda t: _laplacian_energy(_y(_to_batch(t.float())[0])[:, 0, crop:-crop, crop:-crop])
         r = e(pred) / np.maximum(e(targ), 1e-12)
         self.total += float(r.sum()); self.count += len(r)
@@ -180,9 +206,11 @@ def checkerboard(x, period=2):
     the `period`**2 polyphase components."""
     if x.dim() == 3: x = x[None]
     h, w = x.shape[-2] // period * period, x.shape[-1] // period * period
-    if h == 0 or w == 0: raise ValueError(f"checkerboard: image {tuple(x.shape[-2:])} is smaller than the period {period}")
+    if h == 0 or w == 0: raise ValueError(f"checkerboard: image {tuple(x.shape[-2:])} is smaller "
+                                          f"than the period {period}")
     x = x[..., :h, :w].float()
-    means = torch.stack([x[..., i::period, j::period].mean((-2, -1)) for i in range(period) for j in range(period)], -1)
+    means = torch.stack([x[..., i::period, j::period].mean((-2, -1)) for i in range(period)
+                         for j in range(period)], -1)
     return float(means.std(-1, unbiased=False).mean())
 
 # %% ../nbs/05_metrics.ipynb #d9849ff9
@@ -208,6 +236,7 @@ def _blur(y, sigma):
     y = F.conv2d(F.pad(y, (r, r, 0, 0), mode='reflect'), k.view(1, 1, 1, -1))
     return F.conv2d(F.pad(y, (0, 0, r, r), mode='reflect'), k.view(1, 1, -1, 1))
 
+# %% ../nbs/05_metrics.ipynb #bacaeddb
 def band_energy(img, block=16, border=4, sigmas=(1., 2.)):
     """Energy of each frequency band (differences of Gaussian blurs at `sigmas`) of the luma of
     `img` in `block`x`block` blocks: (N, bands, H/block, W/block)."""
@@ -215,7 +244,8 @@ def band_energy(img, block=16, border=4, sigmas=(1., 2.)):
     y = torch.from_numpy(np.ascontiguousarray(_y(a)))
     if border: y = y[..., border:-border, border:-border]
     if min(y.shape[-2:]) < max(block, 2 * int(3 * max(sigmas)) + 1):
-        raise ValueError(f"band_energy: image too small ({y.shape[-1]}x{y.shape[-2]} after the border) for {block}-px blocks")
+        raise ValueError(f"band_energy: image too small ({y.shape[-1]}x{y.shape[-2]} after the "
+                         f"border) for {block}-px blocks")
     levels = [y] + [_blur(y, s) for s in sigmas]
     bands = torch.cat([levels[i] - levels[i + 1] for i in range(len(sigmas))], 1)
     return F.avg_pool2d(bands ** 2, block)
@@ -225,7 +255,8 @@ def texture_error(sr, hr, block=16, border=4, floor=1.):
     """Mean |10 log10(E_SR / E_HR)| (dB) over `block`-px blocks and bands of `band_energy`; `floor`
     (grey levels squared) keeps flat blocks finite. 0: the photo's detail, block by block."""
     es, eh = band_energy(sr, block, border), band_energy(hr, block, border)
-    if es.shape != eh.shape: raise ValueError(f"texture_error: sr and hr differ in size ({tuple(es.shape)} vs {tuple(eh.shape)} blocks)")
+    if es.shape != eh.shape: raise ValueError("texture_error: sr and hr differ in size "
+                                              f"({tuple(es.shape)} vs {tuple(eh.shape)} blocks)")
     return float((10 * torch.log10((es + floor) / (eh + floor))).abs().mean())
 
 # %% ../nbs/05_metrics.ipynb #d3a34da0
@@ -237,12 +268,14 @@ def blockiness(img, period=32, border=0, phase=None):
     y = _y(a)[:, 0]
     if border: y = y[:, border:-border, border:-border]
     h, w = y.shape[-2:]
-    if min(h, w) < 2 * period: raise ValueError(f"blockiness: the image ({w}x{h}) must be at least two blocks ({2 * period} px) wide and high")
+    if min(h, w) < 2 * period: raise ValueError(f"blockiness: the image ({w}x{h}) must be at least "
+                                                f"two blocks ({2 * period} px) wide and high")
     ph = phase or max(1, period // 8)
     # steps between columns j, j+1 and rows i, i+1
     dx, dy = np.abs(np.diff(y, axis=2)), np.abs(np.diff(y, axis=1))
     kx, ky = np.arange(1, w), np.arange(1, h)                          # where each step ends
-    # an x4 upscale has its own period-4 structure: compare block edges with steps of the same phase only
+    # an x4 upscale has its own period-4 structure: compare block edges with steps of the same
+    # phase only
     ex, ey, ox, oy = kx % period == 0, ky % period == 0, kx % ph == 0, ky % ph == 0
     edge = np.concatenate([dx[:, :, ex].ravel(), dy[:, ey, :].ravel()])
     inner = np.concatenate([dx[:, :, ox & ~ex].ravel(), dy[:, oy & ~ey, :].ravel()])

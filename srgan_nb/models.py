@@ -29,7 +29,8 @@ class SRGenerator(nn.Module):
         # residual blocks with the long skip, then upsampling
         out = self.tail(self.upsample(h + self.body(h)))
         if self.global_skip:                                # learn only what bicubic misses
-            out = out + F.interpolate(x, scale_factor=self.scale, mode='bicubic', align_corners=False)
+            out = out + F.interpolate(x, scale_factor=self.scale, mode='bicubic',
+                                      align_corners=False)
         return out
 
     @classmethod
@@ -50,28 +51,36 @@ def _subpixel_stage(n_feats, ks=3, mode=None):
 class SRResNet(SRGenerator):
     """SRGAN generator: 9x9 head, `n_blocks` residual blocks with a long skip, log2(`scale`) x2
     `upsample` stages (the paper's sub-pixel; any of `UPSAMPLERS`), 9x9 tail."""
-    def __init__(self, n_blocks=16, n_feats=64, scale=4, in_ch=3, bn=True, global_skip=False, upsample='pixelshuffle',
-                 up_ks=3, resize_mode='nearest'):
+    def __init__(self, n_blocks=16, n_feats=64, scale=4, in_ch=3, bn=True, global_skip=False,
+                 upsample='pixelshuffle', up_ks=3, resize_mode='nearest'):
         super().__init__()
         n_up = int(round(math.log2(scale))) if scale >= 2 else 0
-        if 2**n_up != scale or n_up < 1: raise ValueError(f"SRResNet: scale must be a power of 2 (2, 4, 8), got {scale}")
+        if 2**n_up != scale or n_up < 1:
+            raise ValueError(f"SRResNet: scale must be a power of 2 (2, 4, 8), got {scale}")
         # an unknown kind fails here, naming the registered ones
         stage = UPSAMPLERS[upsample]
-        self.config = dict(n_blocks=n_blocks, n_feats=n_feats, scale=scale, in_ch=in_ch, bn=bn, global_skip=global_skip)
-        if upsample != 'pixelshuffle': self.config.update(upsample=upsample, up_ks=up_ks, resize_mode=resize_mode)
+        self.config = dict(n_blocks=n_blocks, n_feats=n_feats, scale=scale, in_ch=in_ch, bn=bn,
+                           global_skip=global_skip)
+        if upsample != 'pixelshuffle':
+            self.config.update(upsample=upsample, up_ks=up_ks, resize_mode=resize_mode)
         self.scale, self.global_skip = scale, global_skip
         self.head = nn.Sequential(conv(in_ch, n_feats, 9), nn.PReLU())
         self.body = nn.Sequential(*[ResidualBlock(n_feats, bn) for _ in range(n_blocks)],
-                                  conv(n_feats, n_feats), nn.BatchNorm2d(n_feats) if bn else nn.Identity())
-        self.upsample = nn.Sequential(*[stage(n_feats, ks=up_ks, mode=resize_mode) for _ in range(n_up)])
+                                  conv(n_feats, n_feats),
+                                  nn.BatchNorm2d(n_feats) if bn else nn.Identity())
+        self.upsample = nn.Sequential(*[stage(n_feats, ks=up_ks, mode=resize_mode)
+                                        for _ in range(n_up)])
         self.tail = conv(n_feats, in_ch, 9)
 
     @classmethod
     def from_settings(cls, upsample=None, kernel_sizes=None, up_ks=3, resize_mode=None, **settings):
         """`SRResNet` from training settings: its one 9x9 head, any registered `upsample` (default
         the paper's PixelShuffle)."""
-        if kernel_sizes not in (None, (9,), [9]): raise ValueError("kernel_sizes applies to arch 'multikernel' (SRResNet's head is one 9x9 conv)")
-        more = {} if upsample in (None, 'pixelshuffle') else dict(upsample=upsample, up_ks=up_ks, resize_mode=resize_mode)
+        if kernel_sizes not in (None, (9,), [9]):
+            raise ValueError("kernel_sizes applies to arch 'multikernel' "
+                             "(SRResNet's head is one 9x9 conv)")
+        more = ({} if upsample in (None, 'pixelshuffle')
+                else dict(upsample=upsample, up_ks=up_ks, resize_mode=resize_mode))
         return super().from_settings(**settings, **more)
 
 # %% ../nbs/02_models.ipynb #352e5c7a
@@ -89,7 +98,8 @@ class Blur(nn.Module):
         self.register_buffer('k', (k[:, None] * k[None]).div(16)[None, None], persistent=False)
     def forward(self, x):
         c = x.shape[1]
-        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode='reflect'), self.k.to(x.dtype).expand(c, 1, 3, 3), groups=c)
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode='reflect'),
+                        self.k.to(x.dtype).expand(c, 1, 3, 3), groups=c)
 
 # %% ../nbs/02_models.ipynb #5c59db87
 class Discriminator(nn.Module):
@@ -102,13 +112,15 @@ class Discriminator(nn.Module):
         layers, ni = [], in_ch
         for i in range(8):
             nf, stride = n_feats * 2**(i // 2), 1 + i % 2
-            c = nn.Sequential(Blur(), conv(ni, nf, 3, stride)) if blur and stride == 2 else conv(ni, nf, 3, stride)  # blur: anti-aliased stride
-            layers += [c] + ([nn.BatchNorm2d(nf)] if bn and i > 0 else []) + [nn.LeakyReLU(0.2, inplace=True)]
+            c = (nn.Sequential(Blur(), conv(ni, nf, 3, stride)) if blur and stride == 2
+                 else conv(ni, nf, 3, stride))  # blur: anti-aliased stride
+            layers += ([c] + ([nn.BatchNorm2d(nf)] if bn and i > 0 else [])
+                       + [nn.LeakyReLU(0.2, inplace=True)])
             ni = nf
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(6)
-        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(ni * 36, n_dense), nn.LeakyReLU(0.2, inplace=True),
-                                        nn.Linear(n_dense, 1))
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(ni * 36, n_dense),
+                                        nn.LeakyReLU(0.2, inplace=True), nn.Linear(n_dense, 1))
 
     def forward(self, x):
         # judge a random crop: the phase of the generator's pixel grid changes every call
@@ -127,22 +139,27 @@ def make_generator(arch='srresnet', upsample=None, **kwargs):
 def _arch_name(model):
     "The name `model`'s class is registered under in `ARCHS` (what a weight file stores)."
     try: return ARCHS.name_of(type(model))
-    except ValueError as e: raise ValueError(f"save_generator: {type(model).__name__} is not registered in ARCHS ({e})") from None
+    except ValueError as e: raise ValueError(f"save_generator: {type(model).__name__} is not "
+                                             f"registered in ARCHS ({e})") from None
 
 # %% ../nbs/02_models.ipynb #34e7007e
 def save_generator(model, path, half=True, **meta):
     """Write `model`'s weights (fp16 if `half`) and config to the safetensors file `path`,
     atomically."""
     path, arch = Path(path), _arch_name(model)
-    if not isinstance(getattr(model, 'config', None), dict): raise ValueError(f"save_generator: model has no `config` dict ({path})")
+    if not isinstance(getattr(model, 'config', None), dict):
+        raise ValueError(f"save_generator: model has no `config` dict ({path})")
     dt = torch.float16 if half else torch.float32
-    sd = {k: (v.detach().to('cpu', dt) if v.is_floating_point() else v.detach().cpu()).contiguous().clone()
+    sd = {k: (v.detach().to('cpu', dt) if v.is_floating_point()
+              else v.detach().cpu()).contiguous().clone()
           for k, v in model.state_dict().items()}
     fl = [v for v in sd.values() if v.is_floating_point()]
     # one check, not one per tensor
     if half and fl and not torch.isfinite(torch.cat([v.reshape(-1) for v in fl])).all():
-        bad = next(k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all())
-        raise ValueError(f"save_generator: {bad} has inf/NaN in fp16 (|w| > 65504 overflows; use half=False) ({path})")
+        bad = next(k for k, v in sd.items() if v.is_floating_point()
+                   and not torch.isfinite(v).all())
+        raise ValueError(f"save_generator: {bad} has inf/NaN in fp16 (|w| > 65504 overflows; use "
+                         f"half=False) ({path})")
     md = {k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()}
     md.update(config=json.dumps(model.config), arch=arch, module=type(model).__module__)
     # weights are meant to be shared
@@ -156,27 +173,37 @@ def _checked_config(path, text):
     """The JSON config of weights file `path` as a dict, refusing non-dicts and absurd numbers
     before anything is built."""
     try: cfg = json.loads(text)
-    except ValueError as e: raise ValueError(f"{path}: the stored config is not valid JSON ({e})") from None
-    if not isinstance(cfg, dict): raise ValueError(f"{path}: the stored config is not a dict of settings")
-    nums = [(k, v) for k, v in cfg.items() for v in (v if isinstance(v, list) else [v]) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    except ValueError as e:
+        raise ValueError(f"{path}: the stored config is not valid JSON ({e})") from None
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: the stored config is not a dict of settings")
+    nums = [(k, v) for k, v in cfg.items() for v in (v if isinstance(v, list) else [v])
+            if isinstance(v, (int, float)) and not isinstance(v, bool)]
     big = [(k, v) for k, v in nums if not abs(v) <= MAX_CONFIG_INT]
-    if big: raise ValueError(f"{path}: refusing the stored config: {big[0][0]}={big[0][1]} is beyond {MAX_CONFIG_INT} (an untrusted or damaged file?)")
+    if big: raise ValueError(f"{path}: refusing the stored config: {big[0][0]}={big[0][1]} is "
+                             f"beyond {MAX_CONFIG_INT} (an untrusted or damaged file?)")
     return cfg
 
+# %% ../nbs/02_models.ipynb #8dcdd64c
 def _shape_diff(want, have):
     "The first difference between two {name: shape} dicts, in words."
-    if missing := [k for k in want if k not in have]: return f"missing {missing[0]}" + (f" and {len(missing) - 1} more" if len(missing) > 1 else '')
-    if extra := [k for k in have if k not in want]: return f"unexpected {extra[0]}" + (f" and {len(extra) - 1} more" if len(extra) > 1 else '')
+    if missing := [k for k in want if k not in have]:
+        return (f"missing {missing[0]}"
+                + (f" and {len(missing) - 1} more" if len(missing) > 1 else ''))
+    if extra := [k for k in have if k not in want]:
+        return f"unexpected {extra[0]}" + (f" and {len(extra) - 1} more" if len(extra) > 1 else '')
     k = next(k for k in want if want[k] != have[k])
     return f"{k} is {list(have[k])} in the file but {list(want[k])} for the config"
 
+# %% ../nbs/02_models.ipynb #d1e3cdc9
 def load_generator(path, device='cpu'):
     """Rebuild a generator from a `save_generator` safetensors file; float32, eval mode, metadata in
     `.meta`."""
     path = Path(path)
     if path.is_dir(): raise ValueError(f"{path}: is a folder, expected a .safetensors file")
     if not path.exists(): raise FileNotFoundError(f"generator weights not found: {path}")
-    if path.stat().st_size == 0: raise ValueError(f"{path}: empty file, not a safetensors generator")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file, not a safetensors generator")
     try:
         with safe_open(str(path), framework='pt', device='cpu') as f:
             meta = f.metadata() or {}
@@ -184,7 +211,8 @@ def load_generator(path, device='cpu'):
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
     except Exception as e: raise ValueError(f"{path}: not a valid safetensors file ({e})") from e
     if 'arch' not in meta or 'config' not in meta:
-        raise ValueError(f"{path}: missing 'arch'/'config' metadata (not written by save_generator?)")
+        raise ValueError(f"{path}: missing 'arch'/'config' metadata (not written by "
+                         "save_generator?)")
     # a generator of a plug-in module: imported here
     try: ARCHS[meta['arch']]
     except KeyError as e: raise ValueError(f"{path}: {e}") from None
@@ -192,13 +220,17 @@ def load_generator(path, device='cpu'):
     try:
         # shapes only: no memory for weights
         with torch.device('meta'): skeleton = ARCHS[meta['arch']](**cfg)
-    except Exception as e: raise ValueError(f"{path}: the stored config does not build a {meta['arch']} ({type(e).__name__}: {e})") from e
+    except Exception as e: raise ValueError(f"{path}: the stored config does not build a "
+                                            f"{meta['arch']} ({type(e).__name__}: {e})") from e
     want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    if want != shapes: raise ValueError(f"{path}: weights do not match the stored config ({_shape_diff(want, shapes)})")
-    with safe_open(str(path), framework='pt', device='cpu') as f: sd = {k: f.get_tensor(k) for k in f.keys()}
+    if want != shapes: raise ValueError(f"{path}: weights do not match the stored config "
+                                        f"({_shape_diff(want, shapes)})")
+    with safe_open(str(path), framework='pt', device='cpu') as f:
+        sd = {k: f.get_tensor(k) for k in f.keys()}
     bad = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
-    if bad: raise ValueError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values ({', '.join(bad[:3])}"
-                             f"{', ...' if len(bad) > 3 else ''}): a damaged file or a diverged training run")
+    if bad: raise ValueError(f"{path}: {len(bad)} weight tensor(s) hold NaN or infinite values "
+                             f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): a damaged "
+                             "file or a diverged training run")
     model = ARCHS[meta['arch']](**cfg)
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in sd.items()})
     model.meta = meta
@@ -217,20 +249,24 @@ def weights_dir():
     package."""
     return Path(os.environ.get('SRGAN_NB_WEIGHTS') or Path(srgan_nb.__file__).parent/'weights')
 
+# %% ../nbs/02_models.ipynb #d439327f
 def shipped_weights(name):
     """Path of the shipped generator `name` (one of `SHIPPED`); raises `WeightsNotFoundError` when
     it is absent."""
-    if name not in SHIPPED: raise ValueError(f"unknown shipped model {name!r}: choose one of {', '.join(SHIPPED)}")
+    if name not in SHIPPED:
+        raise ValueError(f"unknown shipped model {name!r}: choose one of {', '.join(SHIPPED)}")
     p = weights_dir()/f'{name}.safetensors'
     if not p.is_file():
-        e = WeightsNotFoundError(f"no trained {name!r} weights in this build of srgan_nb: {p} is missing. Train a generator "
-            f"(`srgan_nb train --out OUT`, notebooks 06b_pretrain and 07_gan) and pass the file it writes, e.g. "
-            f"model='OUT/srgan.safetensors' (or OUT/srresnet.safetensors, OUT/srresnet_best.safetensors), "
-            f"or set SRGAN_NB_WEIGHTS to a folder holding srresnet.safetensors and srgan.safetensors")
+        e = WeightsNotFoundError(f"no trained {name!r} weights in this build of srgan_nb: {p} is "
+            "missing. Train a generator (`srgan_nb train --out OUT`, notebooks 06b_pretrain and "
+            "07_gan) and pass the file it writes, e.g. model='OUT/srgan.safetensors' (or "
+            "OUT/srresnet.safetensors, OUT/srresnet_best.safetensors), or set SRGAN_NB_WEIGHTS to "
+            "a folder holding srresnet.safetensors and srgan.safetensors")
         e.model, e.path = name, str(p)
         raise e
     return p
 
+# %% ../nbs/02_models.ipynb #4ef9d46a
 @contextlib.contextmanager
 def weights_folder(folder):
     """Inside the block, the shipped names (`SHIPPED`) load from `folder` (it sets

@@ -19,8 +19,10 @@ AUTOCAST_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 def _conv_stack(n_feats=64, depth=4):
     "A stack of SRResNet-like 3x3 convolutions with PReLU: what the probe times."
-    return nn.Sequential(*[m for _ in range(depth) for m in (nn.Conv2d(n_feats, n_feats, 3, padding=1), nn.PReLU())])
+    return nn.Sequential(*[m for _ in range(depth)
+                           for m in (nn.Conv2d(n_feats, n_feats, 3, padding=1), nn.PReLU())])
 
+# %% ../nbs/02a_precision.ipynb #c9d3e3e8
 def bf16_speedup(device='cpu', size=64, n_feats=64, reps=7):
     """Seconds of a conv stack forward in float32 over the same in bf16 autocast on `device`, median
     of `reps` alternating rounds (> 1: bf16 is faster)."""
@@ -30,8 +32,10 @@ def bf16_speedup(device='cpu', size=64, n_feats=64, reps=7):
     # its random weights leave the caller's seeded RNG untouched
     with torch.random.fork_rng(devices=[]):
         net = _conv_stack(n_feats).to(dev).eval().to(memory_format=torch.channels_last)
-    x = torch.rand(1, n_feats, size, size, generator=g).to(dev).contiguous(memory_format=torch.channels_last)
-    ctxs = {'fp32': contextlib.nullcontext, 'bf16': lambda: torch.autocast(dev.type, dtype=torch.bfloat16)}
+    x = torch.rand(1, n_feats, size, size,
+                   generator=g).to(dev).contiguous(memory_format=torch.channels_last)
+    ctxs = {'fp32': contextlib.nullcontext,
+            'bf16': lambda: torch.autocast(dev.type, dtype=torch.bfloat16)}
     ts = {k: [] for k in ctxs}
     threads = torch.get_num_threads()
     # one thread: on a busy machine, threads waiting for each other would measure the scheduler
@@ -70,7 +74,8 @@ def cpu_info():
             if l.startswith('flags') and ':' in l: flags = set(l.split(':', 1)[1].split())
     except OSError: pass
     feats = [f for f in ('avx512_bf16', 'amx_bf16', 'avx512_fp16') if f in flags]
-    return dict(cpu=name, cores=os.cpu_count(), threads=torch.get_num_threads(), bf16_features=feats)
+    return dict(cpu=name, cores=os.cpu_count(), threads=torch.get_num_threads(),
+                bf16_features=feats)
 
 # %% ../nbs/02a_precision.ipynb #78a0c4db
 def machine_key():
@@ -115,10 +120,12 @@ def fast_bf16(device='cpu'):
 def resolve_precision(precision='auto', device='cpu', cuda='fp16'):
     """'fp32', 'bf16' or 'fp16' for `precision` on `device`; 'auto': `cuda` on CUDA, bf16 on a CPU
     with `fast_bf16`, else fp32."""
-    if precision not in PRECISIONS: raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
     if precision != 'auto': return precision
     kind = torch.device(device).type
-    if kind == 'cuda': return 'bf16' if cuda == 'bf16' and torch.cuda.is_bf16_supported() else 'fp16'
+    if kind == 'cuda':
+        return 'bf16' if cuda == 'bf16' and torch.cuda.is_bf16_supported() else 'fp16'
     return 'bf16' if kind == 'cpu' and fast_bf16(device) else 'fp32'
 
 # %% ../nbs/02a_precision.ipynb #5ee87c07
@@ -126,7 +133,9 @@ def autocast(precision, device='cpu'):
     """A context manager running its block in `precision` ('fp32': as it is; 'bf16'/'fp16':
     `torch.autocast`) on `device`."""
     if precision == 'fp32': return contextlib.nullcontext()
-    if precision not in AUTOCAST_DTYPES: raise ValueError(f"autocast: precision must be fp32, bf16 or fp16 (resolve 'auto' first), not {precision!r}")
+    if precision not in AUTOCAST_DTYPES:
+        raise ValueError("autocast: precision must be fp32, bf16 or fp16 (resolve 'auto' first), "
+                         f"not {precision!r}")
     return torch.autocast(torch.device(device).type, dtype=AUTOCAST_DTYPES[precision])
 
 # %% ../nbs/02a_precision.ipynb #fb7b801d
@@ -160,7 +169,9 @@ def image_gap(out, ref):
 def within_tolerance(out, ref, precision):
     """Whether 8-bit image `out` is as close to float32's `ref` as arithmetic in `precision` allows
     (`IMAGE_TOLERANCE`)."""
-    if precision not in IMAGE_TOLERANCE: raise ValueError(f"precision must be one of {', '.join(IMAGE_TOLERANCE)}, not {precision!r}")
+    if precision not in IMAGE_TOLERANCE:
+        raise ValueError(f"precision must be one of {', '.join(IMAGE_TOLERANCE)}, "
+                         f"not {precision!r}")
     mean, top = image_gap(out, ref)
     return mean <= IMAGE_TOLERANCE[precision][0] and top <= IMAGE_TOLERANCE[precision][1]
 
@@ -168,12 +179,14 @@ def within_tolerance(out, ref, precision):
 def _dense_strides(shape, memory_format=torch.contiguous_format):
     "The strides of a dense (N,C,H,W) tensor of `shape` stored in `memory_format`."
     n, c, h, w = shape
-    return (c * h * w, 1, w * c, c) if memory_format == torch.channels_last else (c * h * w, h * w, w, 1)
+    return ((c * h * w, 1, w * c, c) if memory_format == torch.channels_last
+            else (c * h * w, h * w, w, 1))
 
 def is_dense(x, memory_format=None):
     """Whether the 4-d tensor `x` has the exact strides of a dense NCHW or NHWC tensor (or of
     `memory_format` if given)."""
-    fmts = (torch.contiguous_format, torch.channels_last) if memory_format is None else (memory_format,)
+    fmts = ((torch.contiguous_format, torch.channels_last) if memory_format is None
+            else (memory_format,))
     return x.dim() == 4 and any(tuple(x.stride()) == _dense_strides(x.shape, f) for f in fmts)
 
 # %% ../nbs/02a_precision.ipynb #61400b92

@@ -10,13 +10,15 @@ import argparse, math
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from fastai.torch_core import set_seed
+from fastcore.basics import patch
 from .batches import sr_dls, skipped_images
 from fastai.torch_core import rank_distrib
 from .models import save_generator, load_generator, make_generator
 from .registry import DEGRADATIONS
 from .losses import CONTENT_CHOICES
 from .learner import sr_learner
-from .loop import fit_steps, lr_schedule, read_log
+from .loop import lr_schedule
+from .resume import fit_steps, read_log
 from .distributed import barrier
 
 # %% ../nbs/06b_pretrain.ipynb #4a02301b
@@ -25,11 +27,14 @@ def _opt(default, help, group='main', **argparse_kw):
     settings."""
     return field(default=default, metadata=dict(help=help, group=group, argparse=argparse_kw))
 
+# %% ../nbs/06b_pretrain.ipynb #0d6d62d1
 def parse_kernel_sizes(s):
     "'3,5,7,9' -> (3, 5, 7, 9): odd positive kernel sizes (an argparse `type`)."
     try: ks = tuple(int(k) for k in str(s).split(','))
-    except ValueError: raise argparse.ArgumentTypeError(f"kernel sizes must be comma-separated integers, got {s!r}") from None
-    if any(k < 1 or k % 2 == 0 for k in ks): raise argparse.ArgumentTypeError(f"kernel sizes must be odd, got {s!r}")
+    except ValueError: raise argparse.ArgumentTypeError("kernel sizes must be comma-separated "
+                                                        f"integers, got {s!r}") from None
+    if any(k < 1 or k % 2 == 0 for k in ks):
+        raise argparse.ArgumentTypeError(f"kernel sizes must be odd, got {s!r}")
     return ks
 
 # %% ../nbs/06b_pretrain.ipynb #b792523d
@@ -40,49 +45,91 @@ BUILTIN_DEGRADATIONS = ('bicubic', 'gaussian')
 class TrainConfig:
     """Every setting of a training run: one field per `srgan_nb train` flag (`pregen_steps` is
     `--pregen-steps`)."""
-    data: object = _opt(None, 'folder(s) of HR training images (e.g. T91 BSD200)', nargs='+', required=True, metavar='DIR')
-    out: str = _opt(None, 'output folder for weights, checkpoints and log.csv', required=True, metavar='DIR')
-    valid: str = _opt(None, 'folder of validation images (default: --valid-pct of --data, center crops)', metavar='DIR')
-    valid_pct: float = _opt(0.1, 'fraction of --data held out for validation when --valid is not given', metavar='F')
+    data: object = _opt(None, 'folder(s) of HR training images (e.g. T91 BSD200)', nargs='+',
+                        required=True, metavar='DIR')
+    out: str = _opt(None, 'output folder for weights, checkpoints and log.csv', required=True,
+                    metavar='DIR')
+    valid: str = _opt(None, 'folder of validation images (default: --valid-pct of --data, center '
+                            'crops)', metavar='DIR')
+    valid_pct: float = _opt(0.1, 'fraction of --data held out for validation when --valid is not '
+                                 'given', metavar='F')
     pregen_steps: int = _opt(1000, 'SRResNet pretraining steps (paper: 1e6)', metavar='N')
-    steps: int = _opt(1000, 'SRGAN steps, one critic + one generator update each (paper: 2e5); 0 = pretrain only', metavar='N')
+    steps: int = _opt(1000, 'SRGAN steps, one critic + one generator update each (paper: 2e5); 0 '
+                            '= pretrain only', metavar='N')
     batch_size: int = _opt(16, 'images per batch (per process under torchrun)', metavar='N')
     patch_size: int = _opt(96, 'HR crop size in pixels (LR is patch/scale)', metavar='N')
-    degradation: str = _opt('bicubic', "how LR inputs are made: the paper's bicubic, gaussian, or a registered DEGRADATIONS name (real: random blur, resize, noise and JPEG; notebook 12)")
+    degradation: str = _opt('bicubic', "how LR inputs are made: the paper's bicubic, gaussian, or "
+        "a registered DEGRADATIONS name (real: random blur, resize, noise and JPEG; notebook 12)")
     scale: int = _opt(4, 'upscaling factor', choices=[2, 4, 8])
     n_blocks: int = _opt(16, 'residual blocks in SRResNet (B)', metavar='N')
     n_feats: int = _opt(64, 'feature channels in SRResNet', metavar='N')
-    lr_pre_gen: float = _opt(1e-4, 'pretraining learning rate (peak, with --schedule cosine)', metavar='F')
-    lr_gen: float = _opt(1e-4, 'SRGAN learning rate for the first half; the second half uses a tenth', metavar='F')
-    content_loss: str = _opt('mse', "SRGAN content loss: mse, vgg22, vgg54 (paper's Table 1) or ssim, vgg11, ssim+vgg11 (modified SRGAN); vgg* need VGG19 weights", choices=CONTENT_CHOICES)
-    vgg_weights: str = _opt('imagenet', "VGG19 weights for vgg11/vgg22/vgg54: 'imagenet' (torchvision's, downloaded once) or a local vgg19-dcbb9e9d.pth (or env SRGAN_NB_VGG19)", metavar='FILE')
-    adv_weight: float = _opt(None, "weight of the adversarial loss in the generator loss (default: the paper's 1e-3 at its content-loss scale, 2.5e-4 with mse on [0,1] images, 1e-3 with vgg22/vgg54; notebook 04's adv_weight_for)", metavar='F')
-    psnr_drop: float = _opt(None, "ship the SRGAN snapshot with the most fine detail (validation detail ratio <= 1) whose validation PSNR is at most DB below the starting generator's (default: the last step)", metavar='DB')
-    critic_feats: int = _opt(64, 'channels of the first discriminator conv (doubling to 8x)', metavar='N')
+    lr_pre_gen: float = _opt(1e-4, 'pretraining learning rate (peak, with --schedule cosine)',
+                             metavar='F')
+    lr_gen: float = _opt(1e-4, 'SRGAN learning rate for the first half; the second half uses a '
+                               'tenth', metavar='F')
+    content_loss: str = _opt('mse', "SRGAN content loss: mse, vgg22, vgg54 (paper's Table 1) or "
+                             "ssim, vgg11, ssim+vgg11 (modified SRGAN); vgg* need VGG19 weights",
+                             choices=CONTENT_CHOICES)
+    vgg_weights: str = _opt('imagenet', "VGG19 weights for vgg11/vgg22/vgg54: 'imagenet' "
+                            "(torchvision's, downloaded once) or a local vgg19-dcbb9e9d.pth (or "
+                            "env SRGAN_NB_VGG19)", metavar='FILE')
+    adv_weight: float = _opt(None, "weight of the adversarial loss in the generator loss (default: "
+                             "the paper's 1e-3 at its content-loss scale, 2.5e-4 with mse on [0,1] "
+                             "images, 1e-3 with vgg22/vgg54; notebook 04's adv_weight_for)",
+                             metavar='F')
+    psnr_drop: float = _opt(None, "ship the SRGAN snapshot with the most fine detail (validation "
+                                  "detail ratio <= 1) whose validation PSNR is at most DB below "
+                                  "the starting generator's (default: the last step)", metavar='DB')
+    critic_feats: int = _opt(64, 'channels of the first discriminator conv (doubling to 8x)',
+                             metavar='N')
     critic_dense: int = _opt(1024, "units of the discriminator's hidden dense layer", metavar='N')
-    critic_blur: bool = _opt(False, 'blur before each stride-2 conv of the discriminator (anti-aliased; --no-critic-blur: the paper\'s)', action=argparse.BooleanOptionalAction)
-    critic_shift: int = _opt(0, 'in training, the discriminator judges a crop at a random offset of 0..N pixels per batch (N = scale - 1: the phase of the x4 pixel grid changes every time)', metavar='N')
-    grid_weight: float = _opt(0., 'weight of the grid penalty (GridLoss: polyphase means of SR - HR, periods 2 and 4) added to the SRGAN content loss', metavar='F')
-    init: str = _opt(None, 'start from this generator (.safetensors): stage 1 when --pregen-steps > 0 (a warm start), else stage 2', metavar='FILE')
-    resume: bool = _opt(False, 'continue from the checkpoints in --out (same step counter, schedule and data stream)', action='store_true')
+    critic_blur: bool = _opt(False, 'blur before each stride-2 conv of the discriminator '
+                                    '(anti-aliased; --no-critic-blur: the paper\'s)',
+                                    action=argparse.BooleanOptionalAction)
+    critic_shift: int = _opt(0, 'in training, the discriminator judges a crop at a random offset '
+                                'of 0..N pixels per batch (N = scale - 1: the phase of the x4 '
+                                'pixel grid changes every time)', metavar='N')
+    grid_weight: float = _opt(0., 'weight of the grid penalty (GridLoss: polyphase means of SR - '
+                              'HR, periods 2 and 4) added to the SRGAN content loss', metavar='F')
+    block_weight: float = _opt(0., 'weight of the block penalty (BlockLoss: luma steps of SR - HR '
+        'across the input\'s 8x8 JPEG block edges) added to the SRGAN content loss', metavar='F')
+    init: str = _opt(None, 'start from this generator (.safetensors): stage 1 when --pregen-steps '
+                           '> 0 (a warm start), else stage 2', metavar='FILE')
+    resume: bool = _opt(False, 'continue from the checkpoints in --out (same step counter, '
+                               'schedule and data stream)', action='store_true')
     seed: int = _opt(42, 'random seed (weights, crops, validation split)', metavar='N')
-    device: str = _opt('auto', 'where to train (auto: CUDA when available)', choices=['auto', 'cpu', 'cuda'])
+    device: str = _opt('auto', 'where to train (auto: CUDA when available)',
+                       choices=['auto', 'cpu', 'cuda'])
     pixel_loss: str = _opt('mse', 'pretraining loss', R, choices=['mse', 'l1'])
-    schedule: str = _opt('constant', 'pretraining learning-rate schedule (cosine decays to 0)', R, choices=['constant', 'cosine'])
-    warmup: float = _opt(0., 'fraction of pretraining spent warming the learning rate up linearly', R, metavar='F')
-    bn: bool = _opt(True, 'BatchNorm in SRResNet (--no-bn: without)', R, action=argparse.BooleanOptionalAction)
-    global_skip: bool = _opt(False, 'add the bicubic upsampling to the SRResNet output (learn the residual)', R, action=argparse.BooleanOptionalAction)
-    ckpt_every: int = _opt(500, 'write a checkpoint every N steps (at the next validation)', R, metavar='N')
-    valid_every: int = _opt(250, 'validate and log every N steps (one fastai epoch)', R, metavar='N')
-    precision: str = _opt('auto', 'mixed precision (auto: bf16 or fp16 on CUDA, bf16 on a CPU where it measures faster, else fp32)', R, choices=['auto', 'fp32', 'fp16', 'bf16'])
-    channels_last: str = _opt('auto', 'channels_last memory format (auto: on with bf16/fp16 or CUDA)', R, choices=['auto', 'on', 'off'])
+    schedule: str = _opt('constant', 'pretraining learning-rate schedule (cosine decays to 0)', R,
+                         choices=['constant', 'cosine'])
+    warmup: float = _opt(0., 'fraction of pretraining spent warming the learning rate up linearly',
+                         R, metavar='F')
+    bn: bool = _opt(True, 'BatchNorm in SRResNet (--no-bn: without)', R,
+                    action=argparse.BooleanOptionalAction)
+    global_skip: bool = _opt(False, 'add the bicubic upsampling to the SRResNet output (learn the '
+                                    'residual)', R, action=argparse.BooleanOptionalAction)
+    ckpt_every: int = _opt(500, 'write a checkpoint every N steps (at the next validation)', R,
+                           metavar='N')
+    valid_every: int = _opt(250, 'validate and log every N steps (one fastai epoch)', R,
+                            metavar='N')
+    precision: str = _opt('auto', 'mixed precision (auto: bf16 or fp16 on CUDA, bf16 on a CPU '
+                                  'where it measures faster, else fp32)', R,
+                                  choices=['auto', 'fp32', 'fp16', 'bf16'])
+    channels_last: str = _opt('auto', 'channels_last memory format (auto: on with bf16/fp16 or '
+                                      'CUDA)', R, choices=['auto', 'on', 'off'])
     num_workers: int = _opt(0, 'data loader worker processes', R, metavar='N')
-    arch: str = _opt('srresnet', 'generator, as registered (srresnet; multikernel with the modified SRGAN)', V)
-    upsample: str = _opt(None, 'reconstruction: pixelshuffle, or with the modified SRGAN transpose / resize (default: the arch\'s own)', V)
-    kernel_sizes: tuple = _opt(None, "parallel kernel sizes of the multikernel head (default: the arch's own, 3,5,7,9)", V, type=parse_kernel_sizes, metavar='K,K,..')
+    arch: str = _opt('srresnet', 'generator, as registered (srresnet; multikernel with the '
+                                 'modified SRGAN)', V)
+    upsample: str = _opt(None, 'reconstruction: pixelshuffle, or with the modified SRGAN transpose '
+                               '/ resize (default: the arch\'s own)', V)
+    kernel_sizes: tuple = _opt(None, "parallel kernel sizes of the multikernel head (default: the "
+                               "arch's own, 3,5,7,9)", V, type=parse_kernel_sizes, metavar='K,K,..')
     up_ks: int = _opt(3, 'kernel size of the transposed / resize convolution', V, metavar='N')
-    gan: str = _opt('vanilla', "adversary, as registered: the paper's discriminator (vanilla); wgan-gp with the modified SRGAN", V)
-    n_crit: int = _opt(None, 'critic updates per generator update (default: vanilla 1, wgan-gp 5)', V, metavar='N')
+    gan: str = _opt('vanilla', "adversary, as registered: the paper's discriminator (vanilla); "
+                               "wgan-gp with the modified SRGAN", V)
+    n_crit: int = _opt(None, 'critic updates per generator update (default: vanilla 1, wgan-gp 5)',
+                       V, metavar='N')
     gp_weight: float = _opt(10., 'WGAN-GP gradient penalty weight lambda', V, metavar='F')
     # one line per validation (the command line's report)
     verbose: bool = field(default=False, metadata=dict(flag=False))
@@ -92,33 +139,50 @@ class TrainConfig:
         all), naming the flag."""
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.type is float and v is not None and not (isinstance(v, (int, float)) and math.isfinite(v)):
+            if (f.type is float and v is not None
+                and not (isinstance(v, (int, float)) and math.isfinite(v))):
                 raise ValueError(f"--{f.name.replace('_', '-')} must be a finite number, got {v!r}")
-        for k in ('lr_pre_gen', 'lr_gen', 'batch_size', 'patch_size', 'valid_every', 'ckpt_every', 'n_blocks', 'n_feats'):
-            if getattr(self, k) is not None and getattr(self, k) <= 0: raise ValueError(f"--{k.replace('_', '-')} must be positive, got {getattr(self, k)}")
-        for k in ('adv_weight', 'grid_weight', 'warmup', 'pregen_steps', 'steps', 'gp_weight', 'psnr_drop'):
-            if getattr(self, k) is not None and getattr(self, k) < 0: raise ValueError(f"--{k.replace('_', '-')} must be >= 0, got {getattr(self, k)}")
-        if not 0 < self.valid_pct < 1: raise ValueError(f"--valid-pct must be between 0 and 1, got {self.valid_pct}")
+        for k in ('lr_pre_gen', 'lr_gen', 'batch_size', 'patch_size', 'valid_every', 'ckpt_every',
+                  'n_blocks', 'n_feats'):
+            if getattr(self, k) is not None and getattr(self, k) <= 0:
+                raise ValueError(f"--{k.replace('_', '-')} must be positive, got "
+                                 f"{getattr(self, k)}")
+        for k in ('adv_weight', 'grid_weight', 'block_weight', 'warmup', 'pregen_steps', 'steps',
+                  'gp_weight', 'psnr_drop'):
+            if getattr(self, k) is not None and getattr(self, k) < 0:
+                raise ValueError(f"--{k.replace('_', '-')} must be >= 0, got {getattr(self, k)}")
+        if not 0 < self.valid_pct < 1:
+            raise ValueError(f"--valid-pct must be between 0 and 1, got {self.valid_pct}")
 
-    def run_folder(self, who):
-        "The run folder `out`, created; an error naming `who` when `data` or `out` is missing."
-        if self.data is None or self.out is None: raise ValueError(f"{who} needs `data` (folder(s) of HR images) and `out` (a folder for the run)")
-        out = Path(self.out); out.mkdir(parents=True, exist_ok=True)
-        return out
-    @property
-    def lr_degradation(self):
-        """`degradation` as `sr_dls` takes it: 'bicubic' or 'gaussian', else the `DEGRADATIONS` part
-        of that name for `scale`."""
-        d = self.degradation
-        return d if d in BUILTIN_DEGRADATIONS or callable(d) else DEGRADATIONS[d](scale=self.scale)
-    @property
-    def loader_device(self):
-        "`device` as the data loaders take it: None (fastai's choice) for 'auto'."
-        return None if self.device in (None, 'auto') else self.device
-    @property
-    def channels_last_flag(self):
-        "`channels_last` as `accelerate` takes it: None for 'auto', else True/False."
-        return {'auto': None, 'on': True, 'off': False}.get(self.channels_last, self.channels_last)
+# %% ../nbs/06b_pretrain.ipynb #0fa640c1
+@patch
+def run_folder(self:TrainConfig, who):
+    "The run folder `out`, created; an error naming `who` when `data` or `out` is missing."
+    if self.data is None or self.out is None:
+        raise ValueError(f"{who} needs `data` (folder(s) of HR images) and `out` (a folder for "
+                         "the run)")
+    out = Path(self.out); out.mkdir(parents=True, exist_ok=True)
+    return out
+
+# %% ../nbs/06b_pretrain.ipynb #18967a88
+@patch(as_prop=True)
+def lr_degradation(self:TrainConfig):
+    """`degradation` as `sr_dls` takes it: 'bicubic' or 'gaussian', else the `DEGRADATIONS` part
+    of that name for `scale`."""
+    d = self.degradation
+    return d if d in BUILTIN_DEGRADATIONS or callable(d) else DEGRADATIONS[d](scale=self.scale)
+
+# %% ../nbs/06b_pretrain.ipynb #347d6668
+@patch(as_prop=True)
+def loader_device(self:TrainConfig):
+    "`device` as the data loaders take it: None (fastai's choice) for 'auto'."
+    return None if self.device in (None, 'auto') else self.device
+
+# %% ../nbs/06b_pretrain.ipynb #72147046
+@patch(as_prop=True)
+def channels_last_flag(self:TrainConfig):
+    "`channels_last` as `accelerate` takes it: None for 'auto', else True/False."
+    return {'auto': None, 'on': True, 'off': False}.get(self.channels_last, self.channels_last)
 
 # %% ../nbs/06b_pretrain.ipynb #0c64ee61
 def train_config(cfg=None, **kwargs):
@@ -136,24 +200,34 @@ def pretrain(cfg=None, model=None, cbs=None, **kwargs):
     c = train_config(cfg, **kwargs)
     out, steps = c.run_folder('pretrain'), c.pregen_steps
     every = max(1, min(c.valid_every or steps, steps))
-    dls = sr_dls(c.data, patch_size=c.patch_size, scale=c.scale, bs=c.batch_size, valid_pct=c.valid_pct, valid_path=c.valid,
-                 degradation=c.lr_degradation, epoch_len=every * c.batch_size, seed=c.seed, num_workers=c.num_workers, device=c.loader_device)
+    dls = sr_dls(c.data, patch_size=c.patch_size, scale=c.scale,
+                 bs=c.batch_size, valid_pct=c.valid_pct, valid_path=c.valid,
+                 degradation=c.lr_degradation, epoch_len=every * c.batch_size, seed=c.seed,
+                 num_workers=c.num_workers, device=c.loader_device)
     set_seed(c.seed)
     if model is None:
-        model = make_generator(c.arch, c.upsample, n_blocks=c.n_blocks, n_feats=c.n_feats, scale=c.scale, bn=c.bn,
-                               global_skip=c.global_skip, kernel_sizes=c.kernel_sizes, up_ks=c.up_ks)
+        model = make_generator(c.arch, c.upsample, n_blocks=c.n_blocks, n_feats=c.n_feats,
+                               scale=c.scale, bn=c.bn, global_skip=c.global_skip,
+                               kernel_sizes=c.kernel_sizes, up_ks=c.up_ks)
     if c.init is not None:       # a warm start; on --resume the checkpoint's weights replace these
         src = load_generator(c.init)
         if type(src) is not type(model) or src.config != model.config:
-            raise ValueError(f"{c.init}: its generator is {type(src).__name__}({src.config}), this run's is {type(model).__name__}({model.config})")
+            raise ValueError(f"{c.init}: its generator is {type(src).__name__}({src.config}), this "
+                             f"run's is {type(model).__name__}({model.config})")
         model.load_state_dict(src.state_dict())
-    learn = sr_learner(dls, model, loss=c.pixel_loss, lr=c.lr_pre_gen, precision=c.precision, channels_last=c.channels_last_flag, path=out)
-    meta = dict(model=model.config, loss=c.pixel_loss, lr=c.lr_pre_gen, schedule=c.schedule, warmup=c.warmup, bs=c.batch_size,
-                patch_size=c.patch_size, degradation=c.degradation, precision=learn.precision, init=None if c.init is None else str(c.init))
+    learn = sr_learner(dls, model, loss=c.pixel_loss, lr=c.lr_pre_gen, precision=c.precision,
+                       channels_last=c.channels_last_flag, path=out)
+    meta = dict(model=model.config, loss=c.pixel_loss, lr=c.lr_pre_gen,
+                schedule=c.schedule, warmup=c.warmup, bs=c.batch_size,
+                patch_size=c.patch_size, degradation=c.degradation, precision=learn.precision,
+                init=None if c.init is None else str(c.init))
     best = out/'srresnet_best.safetensors'
-    fit_steps(learn, steps, out/'pretrain.ckpt', every=every, ckpt_every=c.ckpt_every, phase='pretrain',
-              lr_sched=lr_schedule(c.lr_pre_gen, c.schedule, c.warmup), seed=c.seed, resume=c.resume, best_path=best, log_path=out/'log.csv', meta=meta, cbs=cbs, verbose=c.verbose)
-    if c.verbose and rank_distrib() == 0 and (msg := skipped_images(dls)): print(f"[pretrain] {msg}", flush=True)
+    fit_steps(learn, steps, out/'pretrain.ckpt', every=every, ckpt_every=c.ckpt_every,
+              phase='pretrain', lr_sched=lr_schedule(c.lr_pre_gen, c.schedule, c.warmup),
+              seed=c.seed, resume=c.resume, best_path=best, log_path=out/'log.csv', meta=meta,
+              cbs=cbs, verbose=c.verbose)
+    if c.verbose and rank_distrib() == 0 and (msg := skipped_images(dls)):
+        print(f"[pretrain] {msg}", flush=True)
     barrier()                    # process 0 has written srresnet_best before anyone reads it
     gen, k = (load_generator(best) if best.exists() else learn.model), learn.checkpointer
     if rank_distrib() == 0:
@@ -181,7 +255,8 @@ def plot_log(log, figsize=(11, 3.5)):
         pts = [(off + r['step'], r['valid_psnr']) for r in rs if r.get('valid_psnr') is not None]
         if pts: a2.plot(*zip(*pts), marker='o', label=phase)
         off += max(r['step'] for r in rs)
-    for ax, t in ((a1, 'losses'), (a2, 'validation PSNR (Y, dB)')): ax.set_xlabel('step (phases one after the other)'); ax.set_title(t); ax.legend(fontsize=8)
+    for ax, t in ((a1, 'losses'), (a2, 'validation PSNR (Y, dB)')):
+        ax.set_xlabel('step (phases one after the other)'); ax.set_title(t); ax.legend(fontsize=8)
     a1.set_yscale('log')
     fig.tight_layout()
     return fig

@@ -22,26 +22,31 @@ def _origin(o):
     if not hasattr(o, '__qualname__'): o = type(o)
     return f"{o.__module__}.{o.__qualname__}"
 
+# %% ../nbs/01a_registry.ipynb #e2897a5e
 def _same_part(a, b):
     """Whether parts `a` and `b` are one definition: the same object, or the same name in the same
     module, or in a notebook (`__main__`) and the library it exports."""
     if a is b: return True
     if isinstance(a, tuple) or isinstance(b, tuple):
-        return isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b) and all(map(_same_part, a, b))
+        return (isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b)
+                and all(map(_same_part, a, b)))
     (ma, _, na), (mb, _, nb) = _origin(a).rpartition('.'), _origin(b).rpartition('.')
     return na == nb and (ma == mb or '__main__' in (ma, mb))
 
+# %% ../nbs/01a_registry.ipynb #bd886495
 def _in_notebook(o):
     """Whether part `o` (or an item of it) was defined in `__main__`: a notebook's cell rather than
     the library."""
-    return any(_in_notebook(x) for x in o) if isinstance(o, tuple) else _origin(o).startswith('__main__.')
+    return (any(_in_notebook(x) for x in o) if isinstance(o, tuple)
+            else _origin(o).startswith('__main__.'))
 
 # %% ../nbs/01a_registry.ipynb #6e74b00b
 class Registry:
     """Names -> parts of one `kind`, filled by `register` where each part is defined; the
     `providers` modules (of `package`) are imported before a miss or a listing."""
     def __init__(self, kind, providers=(), package=None):
-        self.kind, self.providers = kind, tuple(f'{package}.{m}' if package else m for m in providers)
+        self.kind, self.providers = kind, tuple(f'{package}.{m}' if package else m
+                                                for m in providers)
         self._parts, self._loaded, self.missing = {}, False, {}
 
     def register(self, name, obj=None):
@@ -50,7 +55,9 @@ class Registry:
         def add(o):
             old = self._parts.get(name)
             if old is not None and old is not o:
-                if not _same_part(old, o): raise ValueError(f"{self.kind} {name!r} is registered already, by {_origin(old)}; choose another name")
+                if not _same_part(old, o):
+                    raise ValueError(f"{self.kind} {name!r} is registered already, by "
+                                     f"{_origin(old)}; choose another name")
                 # a notebook's copy of a library part: the library's stays
                 if _in_notebook(o) and not _in_notebook(old): return o
             self._parts[name] = o
@@ -71,8 +78,10 @@ class Registry:
     def __getitem__(self, name):
         if name not in self._parts: self.load()
         if name not in self._parts:
-            why = ''.join(f"; {m} needs {p}, which is not installed" for m, p in self.missing.items())
-            raise UnknownName(f"unknown {self.kind} {name!r}; registered: {sorted(self._parts)}{why}")
+            why = ''.join(f"; {m} needs {p}, which is not installed"
+                          for m, p in self.missing.items())
+            raise UnknownName(f"unknown {self.kind} {name!r}; registered: "
+                              f"{sorted(self._parts)}{why}")
         return self._parts[name]
 
     def __contains__(self, name):
@@ -93,11 +102,13 @@ class Registry:
             for k, v in self._parts.items():
                 if v is obj or _same_part(v, obj): return k
             self.load()
-        raise UnknownName(f"{_origin(obj)} is not a registered {self.kind}; registered: {sorted(self._parts)}")
+        raise UnknownName(f"{_origin(obj)} is not a registered {self.kind}; registered: "
+                          f"{sorted(self._parts)}")
 
     def __delitem__(self, name): del self._parts[name]   # a test's temporary part, removed again
 
-    def __repr__(self): return f"Registry({self.kind!r}: {', '.join(sorted(self._parts)) or 'empty'})"
+    def __repr__(self):
+        return f"Registry({self.kind!r}: {', '.join(sorted(self._parts)) or 'empty'})"
 
 # %% ../nbs/01a_registry.ipynb #0c4c909f
 ARCHS = Registry('arch', providers=('models', 'variant'), package='srgan_nb')

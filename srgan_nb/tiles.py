@@ -11,7 +11,8 @@ import json, math, time, weakref
 import numpy as np
 import torch
 from torch import nn
-from .loading import get_model, pick_device, module_device, runner, eval_mode, ModelInfo, Runtime
+from .loading import (get_model, pick_device, module_device, runner, eval_mode, ModelInfo,
+                              Runtime)
 from .models import load_generator
 from .precision import channels_last, cached_measure
 
@@ -26,7 +27,8 @@ def probe_generator(net):
     if isinstance(net, Runtime): return net.info
     n, recs = _PROBE_N, []
     def hook(m, inp, out):
-        if inp and torch.is_tensor(inp[0]) and torch.is_tensor(out): recs.append((m, inp[0].shape[-1] / n, out.numel()))
+        if inp and torch.is_tensor(inp[0]) and torch.is_tensor(out):
+            recs.append((m, inp[0].shape[-1] / n, out.numel()))
     hs = [m.register_forward_hook(hook) for m in net.modules() if next(m.children(), None) is None]
     x = torch.rand(1, 3, n, n, generator=torch.Generator().manual_seed(0)).to(module_device(net))
     try:
@@ -35,9 +37,11 @@ def probe_generator(net):
         for h in hs: h.remove()
     s = y.shape[-1] // n if y.ndim == 4 else 0
     if y.ndim != 4 or y.shape[1] != 3 or s < 1 or tuple(y.shape[-2:]) != (n * s, n * s):
-        raise ValueError(f"the model maps a (1, 3, {n}, {n}) image to {tuple(y.shape)}: not an RGB upscaler with an integer scale")
-    # r = sum over the convolutions l of (k_l - 1) d_l / (2 f_l): a conv running at f_l times the input size
-    # widens what an output pixel sees by (k_l - 1) d_l / 2 of its own pixels, i.e. that over f_l input pixels
+        raise ValueError(f"the model maps a (1, 3, {n}, {n}) image to {tuple(y.shape)}: not an RGB "
+                         "upscaler with an integer scale")
+    # r = sum over the convolutions l of (k_l - 1) d_l / (2 f_l): a conv running at f_l times the
+    # input size widens what an output pixel sees by (k_l - 1) d_l / 2 of its own pixels, i.e. that
+    # over f_l input pixels
     r = 0.
     for m, f, _ in recs:
         if isinstance(m, nn.modules.conv._ConvNd):
@@ -67,9 +71,11 @@ def _hard_image(n, seed=0, batch=2):
     """Test images for tiling: random 4x4 colour blocks (edges everywhere) with fine noise, (batch,
     3, n, n) in [0,1]."""
     g = torch.Generator().manual_seed(seed)
-    b = torch.rand(batch, 3, n // 4 + 1, n // 4 + 1, generator=g).repeat_interleave(4, -1).repeat_interleave(4, -2)[..., :n, :n]
+    b = torch.rand(batch, 3, n // 4 + 1, n // 4 + 1,
+                   generator=g).repeat_interleave(4, -1).repeat_interleave(4, -2)[..., :n, :n]
     return 0.7 * b + 0.3 * torch.rand(batch, 3, n, n, generator=g)
 
+# %% ../nbs/08_tiles.ipynb #10c1bbb3
 def effective_reach(model, tol=REACH_TOL, margin=2):
     """LR pixels of context a tile needs so that no output pixel moves by more than `tol` (measured
     in float32 on the weights, cached; + `margin`)."""
@@ -84,7 +90,8 @@ def effective_reach(model, tol=REACH_TOL, margin=2):
     with torch.inference_mode(), eval_mode(net):
         ref = net(x)[..., r * s:(r + c) * s, r * s:(r + c) * s].float()
         def err(m):
-            y = net(x[..., r - m:r + c + m, r - m:r + c + m])[..., m * s:(m + c) * s, m * s:(m + c) * s]
+            y = net(x[..., r - m:r + c + m, r - m:r + c + m])[..., m * s:(m + c) * s,
+                                                              m * s:(m + c) * s]
             return (y.float() - ref).abs().max().item()
         lo, hi = 0, r
         while lo < hi:
@@ -101,7 +108,8 @@ def stamp_reach(path, tol=REACH_TOL):
     metadata; returns the reach."""
     from safetensors import safe_open
     from srgan_nb.models import save_generator
-    with safe_open(str(path), framework='pt') as f: half = f.get_tensor(next(iter(f.keys()))).dtype == torch.float16
+    with safe_open(str(path), framework='pt') as f:
+        half = f.get_tensor(next(iter(f.keys()))).dtype == torch.float16
     g = load_generator(path)
     meta = {k: v for k, v in g.meta.items() if k not in ('arch', 'config', 'reach', 'reach_tol')}
     g.meta = {}
@@ -129,7 +137,8 @@ def window_pixels(model, precision='fp32', device='cpu', budget=None):
     net = model if isinstance(model, nn.Module) else get_model(model, device)
     elems = probe_generator(net).elems
     dev = pick_device(device)
-    if budget is None: budget = torch.cuda.mem_get_info(dev)[0] / 2 if dev.type == 'cuda' else CPU_TILE_BYTES
+    if budget is None:
+        budget = torch.cuda.mem_get_info(dev)[0] / 2 if dev.type == 'cuda' else CPU_TILE_BYTES
     return max(int(budget / (3 * elems * (4 if precision == 'fp32' else 2))), 16 * 16)
 
 # %% ../nbs/08_tiles.ipynb #b8280134
@@ -152,12 +161,14 @@ def tuned_window(model, precision='fp32', device='cpu', pad=0, sides=TUNE_SIDES)
     if dev.type != 'cpu': return limit
     def measure():
         run, dt, cast = runner(net, precision, dev)      # what upscale runs
-        cands = sorted({s for s in sides if s * s <= limit} | ({math.isqrt(limit)} if any(s * s > limit for s in sides) else set()))
+        cands = sorted({s for s in sides if s * s <= limit}
+                       | ({math.isqrt(limit)} if any(s * s > limit for s in sides) else set()))
         speed = {}
         with torch.inference_mode(), cast:
             for s in cands:
                 if s <= 2 * pad + 8: continue
-                x = channels_last(torch.rand(1, 3, s, s, generator=torch.Generator().manual_seed(0))).to(dt)
+                x = channels_last(torch.rand(1, 3, s, s,
+                                             generator=torch.Generator().manual_seed(0))).to(dt)
                 # warm-up: oneDNN picks its kernels for this shape
                 t1 = seconds_of(lambda: run(x))
                 # time at least 0.2 s of work per try: small windows are noisy
@@ -193,5 +204,6 @@ def plan_tiles(h, w, pad, max_window):
         cost = (h + 2 * pad * (ny - 1)) * (w + 2 * pad * (nx - 1))
         if best is None or cost < best[0]: best = (cost, th, math.ceil(w / nx))
         if nx == 1: break                                 # more rows only add overlap
-    if best is None: raise ValueError(f"no tiling of a {w}x{h} image fits windows of {max_window} pixels with a margin of {pad}")
+    if best is None: raise ValueError(f"no tiling of a {w}x{h} image fits windows of {max_window} "
+                                      f"pixels with a margin of {pad}")
     return best[1], best[2]

@@ -32,18 +32,22 @@ def train(cfg=None, **kwargs):
     if c.pregen_steps > 0 and not (c.resume and (out/'gan.ckpt').exists()): pretrain(c)
     if (out/'srresnet.safetensors').exists(): res['srresnet'] = out/'srresnet.safetensors'
     if c.steps > 0:
-        src = Path(c.init) if c.init and c.pregen_steps <= 0 else next((p for p in [out/'srresnet_best.safetensors', out/'srresnet.safetensors'] if p.exists()), None)
-        if src is None: raise ValueError("SRGAN training needs a pretrained generator: use --pregen-steps > 0 or --init FILE")
+        src = (Path(c.init) if c.init and c.pregen_steps <= 0
+               else next((p for p in [out/'srresnet_best.safetensors', out/'srresnet.safetensors']
+                          if p.exists()), None))
+        if src is None: raise ValueError("SRGAN training needs a pretrained generator: use "
+                                         "--pregen-steps > 0 or --init FILE")
         train_srgan(c, load_generator(src), content=content)
         res['srgan'] = out/'srgan.safetensors'
     if (out/'log.csv').exists(): res['log'] = out/'log.csv'
     return res
 
 # %% ../nbs/07a_train.ipynb #e1c3a67d
-_CHOICES = {'arch': lambda: list(ARCHS), 'upsample': lambda: list(UPSAMPLERS), 'gan': lambda: list(GANS),   # the registries
+_CHOICES = {'arch': lambda: list(ARCHS), 'upsample': lambda: list(UPSAMPLERS),
+            'gan': lambda: list(GANS),   # the registries
             'degradation': lambda: [*BUILTIN_DEGRADATIONS, *DEGRADATIONS]}
-_GROUPS = {'recipe': 'recipe options beyond the paper (the fast CPU recipe: --pixel-loss l1 --schedule cosine --warmup 0.05 '
-                     '--lr-pre-gen 1e-3 --no-bn --global-skip)',
+_GROUPS = {'recipe': 'recipe options beyond the paper (the fast CPU recipe: --pixel-loss l1 '
+                     '--schedule cosine --warmup 0.05 --lr-pre-gen 1e-3 --no-bn --global-skip)',
            'variant': 'switches of the modified SRGAN (notebooks 10_variant and 10_wgan)'}
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -51,6 +55,7 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action):
         return action.help if action.default in (None, False) else super()._get_help_string(action)
 
+# %% ../nbs/07a_train.ipynb #b5b6bd18
 def add_config_args(parser, cls=TrainConfig):
     """Add one `--flag` per field of the dataclass `cls` (its help, default, group and argparse
     settings) to `parser`."""
@@ -58,13 +63,16 @@ def add_config_args(parser, cls=TrainConfig):
     for f in fields(cls):
         if 'help' not in f.metadata: continue
         g = f.metadata['group']
-        if g not in groups: groups[g] = parser if g == 'main' else parser.add_argument_group(_GROUPS.get(g, g))
+        if g not in groups:
+            groups[g] = parser if g == 'main' else parser.add_argument_group(_GROUPS.get(g, g))
         kw = dict(f.metadata['argparse'])
-        if 'type' not in kw and 'action' not in kw and f.default is not None and not isinstance(f.default, str): kw['type'] = type(f.default)
+        if ('type' not in kw and 'action' not in kw and f.default is not None
+            and not isinstance(f.default, str)): kw['type'] = type(f.default)
         if 'type' not in kw and 'action' not in kw and f.type in (int, float): kw['type'] = f.type
         if f.name in _CHOICES: kw['choices'] = _CHOICES[f.name]()
         if not kw.get('required'): kw['default'] = f.default
-        groups[g].add_argument('--' + f.name.replace('_', '-'), dest=f.name, help=f.metadata['help'], **kw)
+        groups[g].add_argument('--' + f.name.replace('_', '-'), dest=f.name,
+                               help=f.metadata['help'], **kw)
     return parser
 
 # %% ../nbs/07a_train.ipynb #b23d68f1
@@ -99,25 +107,32 @@ def _train_main(args):
     except NonFiniteLossError as e:
         print(f"srgan_nb train: stopped: {e}", file=sys.stderr); return 3
     except NoSpaceError as e:
-        print(f"srgan_nb train: stopped: {str(e).splitlines()[-1].strip()}", file=sys.stderr); return 4
+        print(f"srgan_nb train: stopped: {str(e).splitlines()[-1].strip()}", file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
-        print("srgan_nb train: interrupted; continue with the same command plus --resume", file=sys.stderr); return 130
+        print("srgan_nb train: interrupted; continue with the same command plus --resume",
+              file=sys.stderr); return 130
     except (VGGWeightsError, FileNotFoundError, ValueError) as e:
         print(f"srgan_nb train: error: {e}", file=sys.stderr); return 1
     finally:
         defaults.callbacks = saved_cbs
         if dist.is_initialized(): dist.destroy_process_group()
-    if rank == 0: print(f"done in {time.time() - t0:.0f}s: " + ', '.join(f'{k} -> {v}' for k, v in res.items()))
+    if rank == 0: print(f"done in {time.time() - t0:.0f}s: "
+                        + ', '.join(f'{k} -> {v}' for k, v in res.items()))
     return 0
 
+# %% ../nbs/07a_train.ipynb #2adfb1a6
 def add_train_command(subparsers):
     """Add the `train` sub-command (SRResNet pretraining then SRGAN), one flag per `TrainConfig`
     field, to an argparse `subparsers`."""
-    p = subparsers.add_parser('train', help='train SRResNet (MSE) then SRGAN on a folder of HR images',
-        description='Stage 1 trains SRResNet on a pixel loss for --pregen-steps steps; stage 2 trains SRGAN from it for '
-                    '--steps steps. Writes OUT/srresnet.safetensors, OUT/srgan.safetensors, resumable checkpoints '
-                    '(OUT/pretrain.ckpt, OUT/gan.ckpt) and OUT/log.csv. Defaults follow the paper except the step counts. '
-                    'Under torchrun --nproc_per_node=N each process trains on its share of every step.',
+    p = subparsers.add_parser('train',
+        help='train SRResNet (MSE) then SRGAN on a folder of HR images',
+        description='Stage 1 trains SRResNet on a pixel loss for --pregen-steps steps; stage 2 '
+                    'trains SRGAN from it for --steps steps. Writes OUT/srresnet.safetensors, '
+                    'OUT/srgan.safetensors, resumable checkpoints (OUT/pretrain.ckpt, '
+                    'OUT/gan.ckpt) and OUT/log.csv. Defaults follow the paper except the step '
+                    'counts. Under torchrun --nproc_per_node=N each process trains on its share '
+                    'of every step.',
         formatter_class=_Help)
     add_config_args(p)
     p.set_defaults(func=_train_main)

@@ -25,35 +25,45 @@ def _plan(inputs, output, fmt=None, recursive=False):
     out_fmt = FORMAT_SUFFIXES.get(out.suffix.lower())
     to_file = len(srcs) == 1 and not srcs[0].is_dir() and not out.is_dir() and out.suffix != ''
     if to_file:
-        if out_fmt is None: raise ValueError(f"-o {out}: unknown image format {out.suffix!r}: use .png, .jpg or .webp")
-        if fmt and fmt != out_fmt: raise ValueError(f"-o {out} is a .{out_fmt} name but --format is {fmt}")
+        if out_fmt is None: raise ValueError(f"-o {out}: unknown image format {out.suffix!r}: use "
+                                             ".png, .jpg or .webp")
+        if fmt and fmt != out_fmt:
+            raise ValueError(f"-o {out} is a .{out_fmt} name but --format is {fmt}")
         err = None if srcs[0].exists() else 'no such file or folder'
-        if err is None and out.resolve() == srcs[0].resolve(): err = 'the output would replace its own input: choose another -o'
+        if err is None and out.resolve() == srcs[0].resolve():
+            err = 'the output would replace its own input: choose another -o'
         return [(srcs[0], out, err)], out_fmt
-    if out_fmt and not out.is_dir(): raise ValueError(f"-o {out} looks like a file name, but the inputs give several images: use a folder")
+    if out_fmt and not out.is_dir(): raise ValueError(f"-o {out} looks like a file name, but the "
+                                                      "inputs give several images: use a folder")
     fmt = fmt or 'png'
     jobs, seen, out_r = [], {}, out.resolve()
     for s in srcs:
         if not s.exists(): jobs.append((s, None, 'no such file or folder')); continue
         if s.is_dir():
-            fs = [f for f in image_files(s, recursive=recursive) if out_r not in f.resolve().parents]
+            fs = [f for f in image_files(s, recursive=recursive)
+                  if out_r not in f.resolve().parents]
             pairs = [(f, out/f.relative_to(s).with_suffix('.' + fmt)) for f in fs]
         else: pairs = [(s, out/(s.stem + '.' + fmt))]
         for f, dst in pairs:
             key = dst.resolve()
-            if key in seen: jobs.append((f, None, f'output name clash: {seen[key]} also writes {dst}'))
-            elif key == f.resolve(): jobs.append((f, None, 'the output would replace its own input: choose another -o folder'))
+            if key in seen:
+                jobs.append((f, None, f'output name clash: {seen[key]} also writes {dst}'))
+            elif key == f.resolve(): jobs.append((f, None, 'the output would replace its own '
+                                                           'input: choose another -o folder'))
             else: seen[key] = f; jobs.append((f, dst, None))
     return jobs, fmt
 
+# %% ../nbs/08a_upscale_cli.ipynb #6e6e536a
 def _check_writable(folder):
     """Create `folder` if needed and make sure a file can be written in it, or raise an OSError
     naming it."""
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder): pass
-    except OSError as e: raise OSError(f"{folder}: cannot write output files there ({e.strerror or e})") from None
+    except OSError as e:
+        raise OSError(f"{folder}: cannot write output files there ({e.strerror or e})") from None
 
+# %% ../nbs/08a_upscale_cli.ipynb #3c40787b
 def _line(e):
     "An exception as one line of text."
     msg = ' '.join(str(e).split())
@@ -76,10 +86,12 @@ def upscale_command(args):
         if args.tile_pad is not None: check_nonneg_int(args.tile_pad, '--tile-pad')
         try: check_quality(args.quality)
         except ValueError as e: raise ValueError(f'--quality: {e}') from None
-        for folder in dict.fromkeys(dst.parent for _, dst, why in jobs if why is None): _check_writable(folder)
+        for folder in dict.fromkeys(dst.parent for _, dst, why in jobs if why is None):
+            _check_writable(folder)
     except (ValueError, OSError, TypeError, ImportError) as e:
         err(f'error: {_line(e)}'); return 2
-    if not jobs: err(f"error: no image files in {' '.join(map(str, args.inputs))}" + ('' if args.recursive else ' (--recursive looks in sub-folders)')); return 2
+    if not jobs: err(f"error: no image files in {' '.join(map(str, args.inputs))}"
+                     + ('' if args.recursive else ' (--recursive looks in sub-folders)')); return 2
     n_ok = n_skip = n_fail = n_stale = 0
     for i, (src, dst, why) in enumerate(jobs):
         if why is None and dst.exists() and not args.overwrite:
@@ -89,19 +101,23 @@ def upscale_command(args):
             # left by a run that was killed mid-save
             for t in stale_temps(dst): t.unlink(missing_ok=True); n_stale += 1
             t0 = time.time()
-            im = upscale(src, net, tile=args.tile, tile_pad=args.tile_pad, device=dev, progress=sys.stdout.isatty(),
-                         precision=args.precision, ensemble=args.ensemble)
+            im = upscale(src, net, tile=args.tile, tile_pad=args.tile_pad, device=dev,
+                         progress=sys.stdout.isatty(), precision=args.precision,
+                         ensemble=args.ensemble)
             save_image(im, dst, fmt, args.quality)
-            note = ', 16-bit grey: PNG has no 32-bit or float grey' if fmt == 'png' and im.mode in ('I', 'F') else ''
-            print(f"{src} -> {dst} ({im.width}x{im.height}{', bicubic' if fallback else ''}{note}, {time.time() - t0:.1f} s)")
+            note = (', 16-bit grey: PNG has no 32-bit or float grey'
+                    if fmt == 'png' and im.mode in ('I', 'F') else '')
+            print(f"{src} -> {dst} ({im.width}x{im.height}{', bicubic' if fallback else ''}{note}, "
+                  f"{time.time() - t0:.1f} s)")
             n_ok += 1
         except KeyboardInterrupt:
-            err(f"interrupted: {n_ok} written (complete files only, nothing partial), {len(jobs) - i} not done; run the same command again to finish")
+            err(f"interrupted: {n_ok} written (complete files only, nothing partial), "
+                f"{len(jobs) - i} not done; run the same command again to finish")
             return 130
         except OSError as e:
             if e.errno != errno.ENOSPC: raise
-            err(f"error: no space left on the device while writing {dst}: free some space and run the same command again "
-                f"({n_ok} written and complete; nothing partial is left)")
+            err(f"error: no space left on the device while writing {dst}: free some space and run "
+                f"the same command again ({n_ok} written and complete; nothing partial is left)")
             return 1
         except Exception as e:
             msg = _line(e)
@@ -110,33 +126,46 @@ def upscale_command(args):
     summary = f"{n_ok} written, {n_skip} skipped (already there), {n_fail} failed"
     (err if n_fail else print)(summary)
     if fallback is not None and n_ok:
-        err(f"notice: no trained {fallback.model} weights shipped in this build: wrote a bicubic x4 upscale instead "
-            f"({fallback.path} is missing; train a generator with `srgan_nb train` and pass --model FILE)")
+        err(f"notice: no trained {fallback.model} weights shipped in this build: wrote a bicubic "
+            f"x4 upscale instead ({fallback.path} is missing; train a generator with `srgan_nb "
+            "train` and pass --model FILE)")
     return 1 if n_fail else 0
 
 # %% ../nbs/08a_upscale_cli.ipynb #a2e49579
 def add_upscale_command(subparsers):
     """Add the `upscale` sub-command (files or folders in, 4x images out) to argparse `subparsers`;
     returns its parser."""
-    p = subparsers.add_parser('upscale', help='upscale images 4x (SRGAN, SRResNet or your own generator)',
-                              description='Upscale image files or folders 4x. Bad inputs are reported and skipped; exit code 1 if any failed.')
+    p = subparsers.add_parser('upscale',
+                              help='upscale images 4x (SRGAN, SRResNet or your own generator)',
+                              description='Upscale image files or folders 4x. Bad inputs are '
+                                          'reported and skipped; exit code 1 if any failed.')
     p.add_argument('inputs', nargs='+', metavar='INPUT', help='image files or folders')
     p.add_argument('-o', '--output', required=True, help='output file (one input file) or folder')
-    p.add_argument('--model', default=DEFAULT_MODEL, help="real-srresnet (default: photos with unknown faults), real-srgan, srresnet, srgan (the paper's pair), bicubic, "
+    p.add_argument('--model', default=DEFAULT_MODEL, help="real-srresnet (default: photos with "
+                   "unknown faults), real-srgan, srresnet, srgan (the paper's pair), bicubic, "
                                               "or a generator file (.safetensors) from training")
-    p.add_argument('--alpha', type=float, default=None, help="blend the weights of --model's pair: SRResNet (0) to SRGAN (1), or real-srresnet to real-srgan")
-    p.add_argument('--tile', type=int, default=None, help='tile size in input pixels (default: automatic; 0: no tiling)')
-    p.add_argument('--tile-pad', type=int, default=None, help="tile overlap in input pixels (default: the model's measured effective reach)")
-    p.add_argument('--device', default='auto', help='auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N or mps')
+    p.add_argument('--alpha', type=float, default=None, help="blend the weights of --model's pair: "
+                   "SRResNet (0) to SRGAN (1), or real-srresnet to real-srgan")
+    p.add_argument('--tile', type=int, default=None,
+                   help='tile size in input pixels (default: automatic; 0: no tiling)')
+    p.add_argument('--tile-pad', type=int, default=None, help="tile overlap in input pixels "
+                   "(default: the model's measured effective reach)")
+    p.add_argument('--device', default='auto',
+                   help='auto (default: cuda, then mps, then cpu), cpu, cuda, cuda:N or mps')
     p.add_argument('--precision', default='auto', choices=['auto', 'fp32', 'bf16', 'fp16'],
-                   help='arithmetic (default auto: fp16 on CUDA, bf16 on a CPU where it measures faster, else fp32)')
-    p.add_argument('--ensemble', action='store_true', help='average the 8 flips/rotations (EDSR+ self-ensemble): a little better, 8x slower')
+                   help='arithmetic (default auto: fp16 on CUDA, bf16 on a CPU where it measures '
+                        'faster, else fp32)')
+    p.add_argument('--ensemble', action='store_true', help='average the 8 flips/rotations (EDSR+ '
+                   'self-ensemble): a little better, 8x slower')
     p.add_argument('--engine', choices=ENGINES, default='torch',
-                   help="runtime (default torch; openvino or onnxruntime run the exported ONNX on the CPU in float32; "
-                        "auto: OpenVINO where it is installed and measures faster here, else torch)")
-    p.add_argument('--format', choices=list(SAVE_FORMATS), default=None, help='output format for folders (default png; a file output uses its extension)')
+                   help="runtime (default torch; openvino or onnxruntime run the exported ONNX on "
+                        "the CPU in float32; auto: OpenVINO where it is installed and measures "
+                        "faster here, else torch)")
+    p.add_argument('--format', choices=list(SAVE_FORMATS), default=None,
+                   help='output format for folders (default png; a file output uses its extension)')
     p.add_argument('--quality', type=int, default=95, help='jpg/webp quality (default 95)')
-    p.add_argument('--recursive', action='store_true', help='also upscale the images in sub-folders of folder inputs')
+    p.add_argument('--recursive', action='store_true',
+                   help='also upscale the images in sub-folders of folder inputs')
     p.add_argument('--overwrite', action='store_true', help='replace existing output files')
     p.set_defaults(func=upscale_command)
     return p

@@ -21,7 +21,8 @@ class MultiKernelConv(nn.Module):
         super().__init__()
         ks = tuple(int(k) for k in kernel_sizes)
         if not ks or any(k < 1 or k % 2 == 0 for k in ks):
-            raise ValueError(f"kernel_sizes must be odd positive sizes (same padding), got {tuple(kernel_sizes)}")
+            raise ValueError("kernel_sizes must be odd positive sizes (same padding), got "
+                             f"{tuple(kernel_sizes)}")
         self.kernel_sizes = ks
         self.branches = nn.ModuleList(conv(ni, nf, k) for k in ks)
 
@@ -32,15 +33,18 @@ def multi_kernel_head(in_ch=3, n_feats=64, kernel_sizes=(3, 5, 7, 9), branch_fea
     """Feature extraction: `MultiKernelConv` + PReLU fused by a 1x1 conv to `n_feats` + PReLU (one
     kernel size: conv + PReLU)."""
     ks = tuple(kernel_sizes)
-    if len(ks) == 1: return nn.Sequential(MultiKernelConv(in_ch, n_feats, ks).branches[0], nn.PReLU())
+    if len(ks) == 1:
+        return nn.Sequential(MultiKernelConv(in_ch, n_feats, ks).branches[0], nn.PReLU())
     bf = branch_feats or n_feats
-    return nn.Sequential(MultiKernelConv(in_ch, bf, ks), nn.PReLU(), conv(bf * len(ks), n_feats, 1), nn.PReLU())
+    return nn.Sequential(MultiKernelConv(in_ch, bf, ks), nn.PReLU(),
+                         conv(bf * len(ks), n_feats, 1), nn.PReLU())
 
 # %% ../nbs/10_variant.ipynb #c955ffe0
 def _n_up(scale, who):
     "Number of x2 stages for `scale` (a power of 2), or a ValueError naming `who`."
     n = int(round(math.log2(scale))) if scale >= 2 else 0
-    if n < 1 or 2 ** n != scale: raise ValueError(f"{who}: scale must be a power of 2 (2, 4, 8), got {scale}")
+    if n < 1 or 2 ** n != scale:
+        raise ValueError(f"{who}: scale must be a power of 2 (2, 4, 8), got {scale}")
     return n
 
 # %% ../nbs/10_variant.ipynb #bd12e9d2
@@ -50,7 +54,8 @@ def transpose_stage(n_feats=64, ks=3, mode=None):
     PReLU."""
     if ks < 2: raise ValueError(f"a stride-2 transposed convolution needs ks >= 2, got {ks}")
     p = (ks - 1) // 2
-    return nn.Sequential(nn.ConvTranspose2d(n_feats, n_feats, ks, stride=2, padding=p, output_padding=2 + 2 * p - ks),
+    return nn.Sequential(nn.ConvTranspose2d(n_feats, n_feats, ks, stride=2, padding=p,
+                                            output_padding=2 + 2 * p - ks),
                          nn.PReLU())
 
 # %% ../nbs/10_variant.ipynb #a8599c01
@@ -59,7 +64,8 @@ def resize_stage(n_feats=64, ks=3, mode='nearest'):
     """A x2 resize (`mode`) then a same-size conv (kernel `ks`) then PReLU: resize-convolution
     (Odena et al. 2016)."""
     if ks % 2 == 0: raise ValueError(f"resize-convolution needs an odd ks (same padding), got {ks}")
-    up = nn.Upsample(scale_factor=2, mode=mode) if mode == 'nearest' else nn.Upsample(scale_factor=2, mode=mode, align_corners=False)
+    up = (nn.Upsample(scale_factor=2, mode=mode) if mode == 'nearest'
+          else nn.Upsample(scale_factor=2, mode=mode, align_corners=False))
     return nn.Sequential(up, conv(n_feats, n_feats, ks), nn.PReLU())
 
 # %% ../nbs/10_variant.ipynb #28e32123
@@ -72,26 +78,30 @@ def up_stage(n_feats=64, kind='pixelshuffle', ks=3, mode='nearest'):
 def upsampler(n_feats=64, scale=4, kind='pixelshuffle', ks=3, mode='nearest'):
     """log2(`scale`) `up_stage`s of `n_feats` channels: the reconstruction part of an SRResNet-style
     generator."""
-    return nn.Sequential(*[up_stage(n_feats, kind, ks, mode) for _ in range(_n_up(scale, 'upsampler'))])
+    return nn.Sequential(*[up_stage(n_feats, kind, ks, mode)
+                           for _ in range(_n_up(scale, 'upsampler'))])
 
 # %% ../nbs/10_variant.ipynb #750f175b
 @ARCHS.register('multikernel')
 class MultiKernelSR(SRGenerator):
     """SRResNet-style generator: multi-kernel head (`kernel_sizes`), `n_blocks` residual blocks +
     long skip, `upsample` x2 stages, `tail_ks` conv."""
-    def __init__(self, n_blocks=16, n_feats=64, scale=4, in_ch=3, bn=True, global_skip=False, kernel_sizes=(3, 5, 7, 9),
-                 branch_feats=None, upsample='transpose', up_ks=3, resize_mode='nearest', tail_ks=9):
+    def __init__(self, n_blocks=16, n_feats=64, scale=4, in_ch=3, bn=True, global_skip=False,
+                 kernel_sizes=(3, 5, 7, 9), branch_feats=None, upsample='transpose', up_ks=3,
+                 resize_mode='nearest', tail_ks=9):
         super().__init__()
         _n_up(scale, 'MultiKernelSR')
         # an unknown kind fails here, naming the registered ones
         UPSAMPLERS[upsample]
-        self.config = dict(n_blocks=n_blocks, n_feats=n_feats, scale=scale, in_ch=in_ch, bn=bn, global_skip=global_skip,
-                           kernel_sizes=[int(k) for k in kernel_sizes], branch_feats=branch_feats, upsample=upsample,
-                           up_ks=up_ks, resize_mode=resize_mode, tail_ks=tail_ks)
+        self.config = dict(n_blocks=n_blocks, n_feats=n_feats,
+                           scale=scale, in_ch=in_ch, bn=bn, global_skip=global_skip,
+                           kernel_sizes=[int(k) for k in kernel_sizes], branch_feats=branch_feats,
+                           upsample=upsample, up_ks=up_ks, resize_mode=resize_mode, tail_ks=tail_ks)
         self.scale, self.global_skip = scale, global_skip
         self.head = multi_kernel_head(in_ch, n_feats, kernel_sizes, branch_feats)
         self.body = nn.Sequential(*[ResidualBlock(n_feats, bn) for _ in range(n_blocks)],
-                                  conv(n_feats, n_feats), nn.BatchNorm2d(n_feats) if bn else nn.Identity())
+                                  conv(n_feats, n_feats),
+                                  nn.BatchNorm2d(n_feats) if bn else nn.Identity())
         self.upsample = upsampler(n_feats, scale, upsample, up_ks, resize_mode)
         # forward: SRGenerator's, the same layout as SRResNet
         self.tail = conv(n_feats, in_ch, tail_ks)
@@ -100,4 +110,5 @@ class MultiKernelSR(SRGenerator):
     def from_settings(cls, upsample=None, kernel_sizes=None, **settings):
         """`MultiKernelSR` from training settings (`make_generator('multikernel', ...)`): `upsample`
         by default 'transpose'."""
-        return super().from_settings(upsample=upsample or 'transpose', kernel_sizes=kernel_sizes, **settings)
+        return super().from_settings(upsample=upsample or 'transpose',
+                                     kernel_sizes=kernel_sizes, **settings)

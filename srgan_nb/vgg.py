@@ -57,10 +57,12 @@ def vgg19_cache_path():
 # %% ../nbs/03_vgg.ipynb #48eee925
 def _hint():
     return (f"To use a local copy of {VGG19_FILE} (download it where there is internet from "
-            f"{VGG19_Weights.IMAGENET1K_V1.url}): pass weights='/path/{VGG19_FILE}' (load_vgg19, VGGFeatures; "
-            f"ContentLoss(vgg_weights=...)), or set the environment variable {VGG19_ENV}=/path/{VGG19_FILE}, "
-            f"or copy it to {vgg19_cache_path()}. (weights=None gives a RANDOM VGG19, for offline tests only.)")
+            f"{VGG19_Weights.IMAGENET1K_V1.url}): pass weights='/path/{VGG19_FILE}' "
+            "(load_vgg19, VGGFeatures; ContentLoss(vgg_weights=...)), or set the environment "
+            f"variable {VGG19_ENV}=/path/{VGG19_FILE}, or copy it to {vgg19_cache_path()}. "
+            "(weights=None gives a RANDOM VGG19, for offline tests only.)")
 
+# %% ../nbs/03_vgg.ipynb #9be5bb91
 @contextlib.contextmanager
 def _socket_timeout(seconds):
     "Temporarily set the default socket timeout (urllib, used by torch.hub, has none by default)."
@@ -69,19 +71,23 @@ def _socket_timeout(seconds):
     try: yield
     finally: socket.setdefaulttimeout(old)
 
+# %% ../nbs/03_vgg.ipynb #a8858d0a
 def _read_state_dict(path, origin='weights'):
     path = Path(path).expanduser()
     if not path.is_file():
         raise VGGWeightsError(f"VGG19 weights file not found: {path} (from {origin}). " + _hint())
     try: sd = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise VGGWeightsError(f"could not read VGG19 weights from {path} ({type(e).__name__}: {e}). " + _hint()) from e
-    if not isinstance(sd, dict): raise VGGWeightsError(f"{path} does not hold a state_dict. " + _hint())
+        raise VGGWeightsError(f"could not read VGG19 weights from {path} "
+                              f"({type(e).__name__}: {e}). " + _hint()) from e
+    if not isinstance(sd, dict):
+        raise VGGWeightsError(f"{path} does not hold a state_dict. " + _hint())
     # a full torchvision vgg19: keep the convolutional part
     if any(k.startswith('features.') for k in sd):
         sd = {k[len('features.'):]: v for k, v in sd.items() if k.startswith('features.')}
     return {k: v.float() if torch.is_tensor(v) else v for k, v in sd.items()}, path
 
+# %% ../nbs/03_vgg.ipynb #1b043623
 def _download_state_dict(timeout, progress):
     w = VGG19_Weights.IMAGENET1K_V1
     try:
@@ -91,14 +97,18 @@ def _download_state_dict(timeout, progress):
                               f"({type(e).__name__}: {e}); are you offline? " + _hint()) from e
     return {k[len('features.'):]: v for k, v in sd.items() if k.startswith('features.')}, w.url
 
+# %% ../nbs/03_vgg.ipynb #5cdbc615
 def load_vgg19(weights='imagenet', timeout=30., progress=True):
     """VGG19 `features` (frozen, eval): `weights`='imagenet' (torchvision), a local .pth path, or
     None (RANDOM, tests only)."""
     if weights is None: return _vgg19_features().eval().requires_grad_(False)
-    if isinstance(weights, (str, Path)) and str(weights) != 'imagenet': sd, src = _read_state_dict(weights)
+    if isinstance(weights, (str, Path)) and str(weights) != 'imagenet':
+        sd, src = _read_state_dict(weights)
     elif weights == 'imagenet':
-        if os.environ.get(VGG19_ENV): sd, src = _read_state_dict(os.environ[VGG19_ENV], f'${VGG19_ENV}')
-        elif vgg19_cache_path().is_file(): sd, src = _read_state_dict(vgg19_cache_path(), 'torch hub cache')
+        if os.environ.get(VGG19_ENV):
+            sd, src = _read_state_dict(os.environ[VGG19_ENV], f'${VGG19_ENV}')
+        elif vgg19_cache_path().is_file():
+            sd, src = _read_state_dict(vgg19_cache_path(), 'torch hub cache')
         else: sd, src = _download_state_dict(timeout, progress)
     else: raise TypeError(f"weights must be 'imagenet', a path or None, not {weights!r}")
     # an empty shell: no time spent on a random init
@@ -119,12 +129,15 @@ class VGGFeatures(nn.Module):
         super().__init__()
         if isinstance(layers, str): layers = (layers,)
         bad = [l for l in layers if l not in VGG19_LAYERS]
-        if bad or not layers: raise ValueError(f"unknown VGG19 layer(s) {bad or layers}; choose from {VGG19_LAYERS}")
+        if bad or not layers:
+            raise ValueError(f"unknown VGG19 layer(s) {bad or layers}; choose from {VGG19_LAYERS}")
         self.layers, self.input_range = tuple(layers), tuple(float(v) for v in input_range)
         vgg = weights if isinstance(weights, nn.Module) else load_vgg19(weights)
         n = max(VGG19_LAYERS.index(l) for l in self.layers) + 1
-        # truncate after the deepest layer; fresh non-inplace ReLUs so conv outputs are not overwritten
-        self.vgg = nn.Sequential(*[nn.ReLU() if isinstance(m, nn.ReLU) else m for m in list(vgg)[:n]])
+        # truncate after the deepest layer; fresh non-inplace ReLUs so conv outputs are not
+        # overwritten
+        self.vgg = nn.Sequential(*[nn.ReLU() if isinstance(m, nn.ReLU) else m
+                                   for m in list(vgg)[:n]])
         self.vgg.requires_grad_(False)
         self.register_buffer('mean', torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer('std', torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)

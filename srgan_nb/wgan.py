@@ -28,11 +28,15 @@ class Critic(nn.Module):
     norm or none, avg-pool to `pool`, one linear score."""
     def __init__(self, in_ch=3, n_feats=64, n_layers=4, norm='layer', pool=4):
         super().__init__()
-        if norm not in ('layer', 'none'): raise ValueError(f"norm must be 'layer' or 'none' (no batch norm with a gradient penalty), got {norm!r}")
+        if norm not in ('layer', 'none'):
+            raise ValueError("norm must be 'layer' or 'none' (no batch norm with a gradient "
+                             f"penalty), got {norm!r}")
         layers, ni = [], in_ch
         for i in range(n_layers):
             nf, stride = n_feats * 2 ** (i // 2), 1 + i % 2
-            layers += [conv(ni, nf, 3, stride)] + ([nn.GroupNorm(1, nf)] if norm == 'layer' and i > 0 else []) + [nn.LeakyReLU(0.2)]
+            layers += ([conv(ni, nf, 3, stride)]
+                       + ([nn.GroupNorm(1, nf)] if norm == 'layer' and i > 0 else [])
+                       + [nn.LeakyReLU(0.2)])
             ni = nf
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(pool)
@@ -52,8 +56,10 @@ class GenLoss(nn.Module):
     ('vanilla': BCE-with-logits, 'wgan': -mean score)."""
     def __init__(self, content='mse', adv_weight=None, adv='vanilla', vgg_weights='imagenet'):
         super().__init__()
-        if adv not in ('vanilla', 'wgan'): raise ValueError(f"adv must be 'vanilla' or 'wgan', got {adv!r}")
-        self.content = make_content_loss(content, vgg_weights) if isinstance(content, str) else content
+        if adv not in ('vanilla', 'wgan'):
+            raise ValueError(f"adv must be 'vanilla' or 'wgan', got {adv!r}")
+        self.content = (make_content_loss(content, vgg_weights) if isinstance(content, str)
+                        else content)
         # notebook 04: the paper's balance
         self.adv_weight = adv_weight_for(content) if adv_weight is None else adv_weight
         self.adv, self.parts = adv, {}
@@ -86,6 +92,7 @@ def wgan_adam(params, lr=1e-4, **kwargs):
     `opt_func`)."""
     return Adam(params, lr, mom=0., sqr_mom=0.9, eps=1e-8, wd=0., **kwargs)
 
+# %% ../nbs/10_wgan.ipynb #0e264f03
 def make_critic(gan='vanilla', n_feats=64, **kwargs):
     """The adversary for `gan`: the paper's `Discriminator` ('vanilla') or the small layer-norm
     `Critic` ('wgan-gp')."""
@@ -93,21 +100,27 @@ def make_critic(gan='vanilla', n_feats=64, **kwargs):
     if gan == 'wgan-gp': return Critic(n_feats=n_feats, **kwargs)
     raise ValueError(f"unknown gan {gan!r}; choose from ('vanilla', 'wgan-gp')")
 
-def wgan_learner(dls, generator, critic=None, content='mse', adv_weight=None, lr=1e-4, n_crit=5, gp_weight=10.,
-                 vgg_weights='imagenet', opt_func=wgan_adam, switch_eval=False, critic_mode='train', precision='auto',
+# %% ../nbs/10_wgan.ipynb #0872a6c8
+def wgan_learner(dls, generator, critic=None, content='mse', adv_weight=None, lr=1e-4, n_crit=5,
+                 gp_weight=10., vgg_weights='imagenet', opt_func=wgan_adam,
+                 switch_eval=False, critic_mode='train', precision='auto',
                  channels_last=None, cbs=None, metrics=None, **kwargs):
     """fastai `GANLearner` for WGAN-GP: `Critic`, `wgan_critic_loss` + `GradientPenalty(gp_weight)`,
     `n_crit` critic updates per generator update."""
     critic = Critic() if critic is None else critic
-    learn = GANLearner(dls, generator, critic, GenLoss(content, adv_weight, 'wgan', vgg_weights), wgan_critic_loss,
-                       switcher=FixedGANSwitcher(n_crit=n_crit, n_gen=1), switch_eval=switch_eval, show_img=False,
+    learn = GANLearner(dls, generator, critic, GenLoss(content, adv_weight, 'wgan', vgg_weights),
+                       wgan_critic_loss, switcher=FixedGANSwitcher(n_crit=n_crit, n_gen=1),
+                       switch_eval=switch_eval, show_img=False,
                        cbs=L(cbs) + [CleanGANSteps(critic_mode), GradientPenalty(gp_weight)],
-                       metrics=[PSNRMetric(), DetailMetric()] if metrics is None else metrics, opt_func=opt_func, lr=lr, **kwargs)
+                       metrics=[PSNRMetric(), DetailMetric()] if metrics is None else metrics,
+                       opt_func=opt_func, lr=lr, **kwargs)
     learn.batches_per_step = n_crit + 1
     return accelerate(learn, precision, channels_last)
 
+# %% ../nbs/10_wgan.ipynb #60075a09
 def _wgan(dls, generator, critic, content, cfg, **kwargs):
-    return wgan_learner(dls, generator, critic, content, cfg.adv_weight, cfg.lr_gen, cfg.n_crit or 5, cfg.gp_weight, cfg.vgg_weights, **kwargs)
+    return wgan_learner(dls, generator, critic, content, cfg.adv_weight, cfg.lr_gen,
+                        cfg.n_crit or 5, cfg.gp_weight, cfg.vgg_weights, **kwargs)
 register_gan('wgan-gp', lambda cfg: Critic(n_feats=cfg.critic_feats), _wgan)
 
 # %% ../nbs/10_wgan.ipynb #ea816408
@@ -118,15 +131,18 @@ STL10_SIZE = 2_640_000_000   # bytes, roughly: torchvision's stl10_binary.tar.gz
 def stl10_folder(dest=None, split='train', n=None, download=True, dataset=None):
     """Write the first `n` 96x96 STL10 `split` images as PNGs to `dest`/STL10_`split` (torchvision
     download) and return the folder."""
-    dest = Path(dest or os.environ.get('SRGAN_NB_DATA', '').split(os.pathsep)[0] or '~/.cache/srgan_nb').expanduser()
+    dest = Path(dest or os.environ.get('SRGAN_NB_DATA', '').split(os.pathsep)[0]
+                or '~/.cache/srgan_nb').expanduser()
     if dataset is None:
         from torchvision.datasets import STL10
         # not in Colab's quick setting
         if download and not (dest/STL10.base_folder).is_dir(): check_quick_size('STL10', STL10_SIZE)
         try: dataset = STL10(str(dest), split=split, download=download)
         except Exception as e:
-            raise RuntimeError(f"STL10 ({split}) is not in {dest} and could not be {'downloaded' if download else 'found (download=False)'}: "
-                               f"{e}. STL10 needs internet once (e.g. Colab); offline, train on T91/BSD200 with patch_size=48") from e
+            raise RuntimeError(f"STL10 ({split}) is not in {dest} and could not be "
+                               f"{'downloaded' if download else 'found (download=False)'}: "
+                               f"{e}. STL10 needs internet once (e.g. Colab); offline, train on "
+                               "T91/BSD200 with patch_size=48") from e
     folder = dest/f'STL10_{split}'
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(len(dataset) if n is None else min(n, len(dataset))):
