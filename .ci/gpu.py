@@ -78,7 +78,7 @@ def _train(a, out, precision):
 def check_train(a):
     "Both stages in fp16 with loss scaling: finite, final validation PSNR, seconds."
     import torch
-    from srgan_nb.loop import read_log, load_checkpoint
+    from srgan_nb.resume import read_log, load_checkpoint
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         res = _train(a, Path(d)/'run', 'fp16')
@@ -122,7 +122,7 @@ def check_torchrun(a):
 
 def check_bench(a):
     "bench-upscale rows on the device."
-    from srgan_nb.bench import bench_upscale
+    from srgan_nb.speed import bench_upscale
     from srgan_nb.models import SRResNet
     import torch
     model = None

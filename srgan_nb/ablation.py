@@ -15,7 +15,7 @@ from .metrics import PSNRMetric
 from .learner import paper_adam
 from .models import count_params, make_generator
 from .losses import make_content_loss, VGG_CONTENT_LAYERS
-from .benchmark import evaluate
+from .evaluate import evaluate
 from .gan import srgan_learner
 from .wgan import make_critic, wgan_learner
 from .metrics import checkerboard

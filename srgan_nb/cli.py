@@ -18,14 +18,14 @@ warnings.filterwarnings('ignore', message=r'`torch\.jit\.script` is deprecated',
 COMMANDS = [  # (module, function adding its sub-commands), in the order `--help` lists them
     ('srgan_nb.upscale_cli', 'add_upscale_command'),
     ('srgan_nb.export', 'add_export_command'),
-    ('srgan_nb.benchmark', 'add_evaluate_command'),
+    ('srgan_nb.evaluate', 'add_evaluate_command'),
     ('srgan_nb.train', 'add_train_command'),
     ('srgan_nb.learner', 'add_bench_command'),
-    ('srgan_nb.bench', 'add_bench_upscale_command'),
+    ('srgan_nb.speed', 'add_bench_upscale_command'),
 ]
 COMMAND_MODULES = {'upscale': 'srgan_nb.upscale_cli', 'export': 'srgan_nb.export',
-                   'evaluate': 'srgan_nb.benchmark', 'train': 'srgan_nb.train',
-                   'bench-train': 'srgan_nb.learner', 'bench-upscale': 'srgan_nb.bench'}
+                   'evaluate': 'srgan_nb.evaluate', 'train': 'srgan_nb.train',
+                   'bench-train': 'srgan_nb.learner', 'bench-upscale': 'srgan_nb.speed'}
 
 # %% ../nbs/11_cli.ipynb #d33b0796
 def _needs_extras(cmd, dep):
